@@ -1,0 +1,52 @@
+# Fusion Prime Workers. `make run` starts everything; `make test` runs the whole suite.
+# Both create the virtualenv and start private PostgreSQL/Redis servers when none is configured.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	&& { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-unit lint bench services-up services-down clean compose-check
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "Python >= 3.11 is required (python3.11 or newer on PATH)"; exit 2; fi
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { echo "the Python venv module is missing: apt-get install python3-venv"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) scripts/run.py
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) bench/run.py
+
+services-up: install
+	$(PY) scripts/devstack.py up --dir .fusion --env-file .fusion/env.sh
+
+services-down:
+	$(PY) scripts/devstack.py down --dir .fusion
+
+compose-check:
+	@if docker compose version >/dev/null 2>&1; then docker compose -f docker/compose.yaml config -q && echo "compose.yaml OK"; \
+	else echo "docker compose client not present; skipped"; fi
+
+clean: services-down
+	rm -rf $(VENV) .fusion .pytest_cache .mypy_cache .ruff_cache

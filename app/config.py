@@ -1,0 +1,105 @@
+"""One typed settings object, read from the environment and validated at startup."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_ASSET_DECIMALS: dict[str, int] = {
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "USDC": 6,
+    "USDT": 6,
+    "BTC": 8,
+    "ETH": 18,
+}
+
+_DRIVER_ALIASES = (
+    "postgres://",
+    "postgresql://",
+    "postgresql+psycopg2://",
+    "postgresql+asyncpg://",
+    "postgresql+pg8000://",
+    "postgresql+psycopg://",
+)
+
+
+def normalise_database_url(url: str) -> str:
+    """Rewrite any common PostgreSQL URL form to the psycopg 3 driver SQLAlchemy expects."""
+    url = url.strip()
+    for prefix in _DRIVER_ALIASES:
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError(
+        "DATABASE_URL must be a PostgreSQL URL (postgres://, postgresql://, "
+        f"postgresql+asyncpg://, ...); got scheme {url.split(':', 1)[0]!r}"
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting of every process; see the README's table for the defaults' rationale."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/fusion"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"
+    celery_result_backend: str = "redis://127.0.0.1:6379/1"
+    # Redis redelivers a reserved-but-unacked message after this many seconds. It must exceed
+    # the longest time a message can legitimately stay unacked: the hard time limit plus the
+    # longest retry countdown. See celeryconfig.py.
+    celery_visibility_timeout: int = Field(default=300, ge=5)
+    celery_task_soft_time_limit: int = Field(default=50, ge=1)
+    celery_task_time_limit: int = Field(default=60, ge=2)
+    celery_retry_backoff_max: int = Field(default=60, ge=1)
+    command_sweep_after_seconds: int = Field(default=60, ge=1)
+    command_sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    pubsub_project_id: str = "fusion-prime-local"
+    pubsub_emulator_host: str | None = None
+    fusion_api_port: int = Field(default=8000, ge=1, le=65535)
+    fusion_env: str = Field(default="development", pattern="^(development|test|production)$")
+    fusion_service: str = "fusion-prime"
+    log_level: str = "INFO"
+    log_json: bool = True
+    escrow_refund_grace_seconds: int = Field(default=30 * 24 * 3600, ge=0)
+    asset_decimals: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_ASSET_DECIMALS)
+    )
+    api_key_pepper: SecretStr = SecretStr("")
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_db(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @field_validator("asset_decimals", mode="before")
+    @classmethod
+    def _parse_assets(cls, value: Any) -> Any:
+        # ASSET_DECIMALS='{"USD": 2, "ETH": 18}' in the environment.
+        if isinstance(value, str):
+            value = json.loads(value)
+        if isinstance(value, dict):
+            return {str(k).upper(): int(v) for k, v in value.items()}
+        return value
+
+    @field_validator("asset_decimals")
+    @classmethod
+    def _check_assets(cls, value: dict[str, int]) -> dict[str, int]:
+        for symbol, decimals in value.items():
+            if not 0 <= decimals <= 18:
+                raise ValueError(f"asset {symbol}: decimals must be 0..18, got {decimals}")
+        return value
+
+    def asset_quantum(self, asset: str) -> Decimal:
+        return Decimal(1).scaleb(-self.asset_decimals[asset])
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Pure domain: standard library only (no SQLAlchemy, Flask, Celery or google-cloud)."""

@@ -1,0 +1,57 @@
+"""The forward-only command lifecycle: received → validated → settling → settled | failed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from app.domain.errors import GuardFailed
+
+
+class CommandType(StrEnum):
+    DVP = "DVP"
+    COLLATERAL_TRANSFER = "COLLATERAL_TRANSFER"
+    DEPOSIT = "DEPOSIT"
+    ESCROW_CREATE = "ESCROW_CREATE"
+    ESCROW_APPROVE = "ESCROW_APPROVE"
+    ESCROW_RELEASE = "ESCROW_RELEASE"
+    ESCROW_REFUND = "ESCROW_REFUND"
+
+
+class CommandStatus(StrEnum):
+    RECEIVED = "received"
+    VALIDATED = "validated"
+    SETTLING = "settling"
+    SETTLED = "settled"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (CommandStatus.SETTLED, CommandStatus.FAILED)
+
+
+_FORWARD: dict[CommandStatus, frozenset[CommandStatus]] = {
+    CommandStatus.RECEIVED: frozenset({CommandStatus.VALIDATED, CommandStatus.FAILED}),
+    CommandStatus.VALIDATED: frozenset({CommandStatus.SETTLING, CommandStatus.FAILED}),
+    CommandStatus.SETTLING: frozenset({CommandStatus.SETTLED, CommandStatus.FAILED}),
+    CommandStatus.SETTLED: frozenset(),
+    CommandStatus.FAILED: frozenset(),
+}
+
+
+def advance(current: CommandStatus, target: CommandStatus) -> CommandStatus:
+    if target not in _FORWARD[current]:
+        raise GuardFailed(f"command cannot move from {current} to {target}",
+                          code="illegal_command_transition")
+    return target
+
+
+# Which task runs which command type; the sweeper and the API both read this one table.
+TASK_FOR_COMMAND: dict[CommandType, str] = {
+    CommandType.DVP: "settlement.process_command",
+    CommandType.COLLATERAL_TRANSFER: "settlement.process_command",
+    CommandType.DEPOSIT: "settlement.process_command",
+    CommandType.ESCROW_CREATE: "settlement.create_escrow",
+    CommandType.ESCROW_APPROVE: "settlement.approve_escrow",
+    CommandType.ESCROW_RELEASE: "settlement.release_escrow",
+    CommandType.ESCROW_REFUND: "settlement.refund_escrow",
+}

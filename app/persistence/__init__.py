@@ -1,0 +1,1 @@
+"""The only package of `app` that imports SQLAlchemy."""

@@ -1,0 +1,154 @@
+"""Accepting commands, running them through their forward-only lifecycle, and sweeping strays."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.domain.commands import TASK_FOR_COMMAND, CommandStatus, CommandType, advance
+from app.domain.errors import Conflict, DomainError, NotFound
+from app.persistence.models import Command
+from app.services.outbox import SETTLEMENT_RESULTS, record_event
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    """A stable fingerprint of a request body, to tell a replay from a reused key."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What the adapter needs after commit: which task to send for which command."""
+
+    command_id: str
+    task_name: str
+    created: bool
+    escrow_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    command_id: str
+    status: str
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"command_id": self.command_id, "status": self.status, "reason": self.reason}
+
+
+def accept_command(
+    session: Session, *, command_id: str, type: CommandType, payload: dict[str, Any],
+    escrow_id: str | None = None, **columns: Any,
+) -> Accepted:
+    """Store a command in `received` once. Same id and body again: the first acceptance.
+    Same id, other body: a conflict."""
+    fingerprint = request_hash({"type": type.value, **payload})
+    inserted = session.execute(
+        insert(Command)
+        .values(command_id=command_id, type=type.value, status=CommandStatus.RECEIVED.value,
+                payload=payload, request_hash=fingerprint, escrow_id=escrow_id, **columns)
+        .on_conflict_do_nothing(index_elements=[Command.command_id])
+        .returning(Command.command_id)
+    ).scalar_one_or_none()
+    task_name = TASK_FOR_COMMAND[type]
+    if inserted is None:
+        existing = session.get(Command, command_id)
+        if existing is None or existing.request_hash != fingerprint:
+            raise Conflict(f"command {command_id} was already submitted with a different body",
+                           code="command_id_reused")
+        return Accepted(command_id, task_name, created=False, escrow_id=existing.escrow_id)
+    record_event(session, topic=SETTLEMENT_RESULTS, event_type="command.accepted",
+                 aggregate_id=command_id,
+                 data={"command_id": command_id, "type": type.value, "status": "received"})
+    return Accepted(command_id, task_name, created=True, escrow_id=escrow_id)
+
+
+def get_command(session: Session, command_id: str) -> Command:
+    command = session.get(Command, command_id)
+    if command is None:
+        raise NotFound(f"command {command_id} not found", code="command_not_found")
+    return command
+
+
+def _move(command: Command, target: CommandStatus, now: datetime) -> None:
+    command.status = advance(CommandStatus(command.status), target).value
+    setattr(command, f"{target.value}_at", now)
+
+
+Handler = Callable[[Session, Command, datetime], None]
+
+
+def run_command(session: Session, command_id: str, now: datetime, handler: Handler,
+                *, expected: frozenset[CommandType] | None = None) -> Outcome:
+    """Run a command exactly once: lock it, skip it if already terminal, otherwise walk it
+    received → validated → settling → settled, or to failed with the guard's code.
+
+    The command row lock serialises duplicate deliveries; the handler's effects sit in a
+    savepoint so that a refusal rolls them back while the failure itself is still recorded.
+    """
+    command = session.get(Command, command_id, with_for_update=True)
+    if command is None:
+        raise NotFound(f"command {command_id} not found", code="command_not_found")
+    if expected is not None and CommandType(command.type) not in expected:
+        raise Conflict(f"command {command_id} is a {command.type}", code="wrong_command_type")
+    if CommandStatus(command.status).terminal:
+        return Outcome(command_id, command.status, command.reason)
+    if command.deadline is not None and now > command.deadline:
+        return _fail(session, command, now, "deadline_exceeded",
+                     f"deadline {command.deadline.isoformat()} passed before settlement")
+    try:
+        with session.begin_nested():
+            _move(command, CommandStatus.VALIDATED, now)
+            _move(command, CommandStatus.SETTLING, now)
+            handler(session, command, now)
+    except DomainError as refusal:
+        # The savepoint rollback expired the row; reload it before recording the failure.
+        session.refresh(command)
+        return _fail(session, command, now, refusal.code, refusal.message)
+    _move(command, CommandStatus.SETTLED, now)
+    _publish(session, command, "command.settled")
+    return Outcome(command_id, command.status)
+
+
+def _fail(session: Session, command: Command, now: datetime, reason: str,
+          detail: str) -> Outcome:
+    _move(command, CommandStatus.FAILED, now)
+    command.reason, command.reason_detail = reason, detail
+    _publish(session, command, "command.failed")
+    return Outcome(command.command_id, command.status, reason)
+
+
+def _publish(session: Session, command: Command, event_type: str) -> None:
+    record_event(session, topic=SETTLEMENT_RESULTS, event_type=event_type,
+                 aggregate_id=command.command_id,
+                 data={"command_id": command.command_id, "type": command.type,
+                       "workflow_id": command.workflow_id, "escrow_id": command.escrow_id,
+                       "status": command.status, "reason": command.reason})
+
+
+def sweep_stuck_commands(session: Session, now: datetime, older_than: timedelta,
+                         limit: int = 500) -> list[tuple[str, str]]:
+    """Commands accepted but never run (the broker lost the message, or the API died between
+    commit and enqueue). Returns (command_id, task name) pairs to send again after commit."""
+    stuck = session.scalars(
+        select(Command)
+        .where(Command.status == CommandStatus.RECEIVED.value,
+               Command.last_enqueued_at < now - older_than)
+        .order_by(Command.last_enqueued_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for command in stuck:
+        # Re-arm the bound so a command still waiting in a long queue is not sent every sweep.
+        command.enqueue_count += 1
+        command.last_enqueued_at = now
+    return [(c.command_id, TASK_FOR_COMMAND[CommandType(c.type)]) for c in stuck]

@@ -1,0 +1,118 @@
+"""The PostgreSQL ledger: balances locked in a fixed order, transfers keyed by idempotency key."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.domain import ledger as rules
+from app.domain.errors import Conflict, NotFound
+from app.domain.ledger import TransferStatus
+from app.persistence.models import LedgerBalance, LedgerTransfer, utcnow
+
+EXTERNAL_PREFIX = "external:"
+ESCROW_PREFIX = "escrow:"
+RESERVED_PREFIXES = (EXTERNAL_PREFIX, ESCROW_PREFIX)
+
+
+def external_account(asset: str, source: str = "bank") -> str:
+    """Money outside the system, e.g. external:bank:USD or external:chain:11155111:ETH."""
+    return f"{EXTERNAL_PREFIX}{source}:{asset}"
+
+
+def escrow_hold_account(escrow_id: str) -> str:
+    return f"{ESCROW_PREFIX}{escrow_id}"
+
+
+def _kind(account_id: str) -> str:
+    if account_id.startswith(EXTERNAL_PREFIX):
+        return "external"
+    if account_id.startswith(ESCROW_PREFIX):
+        return "escrow"
+    return "customer"
+
+
+def lock_balances(session: Session, asset: str, *account_ids: str) -> dict[str, LedgerBalance]:
+    """Create missing balance rows, then lock them all in sorted order so that two transfers
+    between the same accounts in opposite directions cannot deadlock."""
+    ids = sorted(set(account_ids))
+    rows = [
+        {"account_id": a, "asset": asset, "kind": _kind(a), "no_overdraft": _kind(a) != "external"}
+        for a in ids
+    ]
+    session.execute(insert(LedgerBalance).values(rows).on_conflict_do_nothing())
+    locked = session.scalars(
+        select(LedgerBalance)
+        .where(LedgerBalance.asset == asset, LedgerBalance.account_id.in_(ids))
+        .order_by(LedgerBalance.account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {b.account_id: b for b in locked}
+
+
+def open_transfer(
+    session: Session,
+    *,
+    transfer_id: str,
+    debit_account: str,
+    credit_account: str,
+    asset: str,
+    amount: Decimal,
+    pending: bool,
+) -> LedgerTransfer:
+    """Create a transfer once. A replay with the same terms returns the first one."""
+    balances = lock_balances(session, asset, debit_account, credit_account)
+    existing = session.get(LedgerTransfer, transfer_id)
+    if existing is not None:
+        terms = (existing.debit_account, existing.credit_account, existing.asset, existing.amount)
+        if terms != (debit_account, credit_account, asset, amount):
+            raise Conflict(f"transfer {transfer_id} exists with other terms",
+                           code="transfer_conflict")
+        return existing
+    rules.open_transfer(balances[debit_account], balances[credit_account], amount,
+                        pending=pending)
+    transfer = LedgerTransfer(
+        transfer_id=transfer_id,
+        debit_account=debit_account,
+        credit_account=credit_account,
+        asset=asset,
+        amount=amount,
+        status=(TransferStatus.PENDING if pending else TransferStatus.POSTED).value,
+        resolved_at=None if pending else utcnow(),
+    )
+    session.add(transfer)
+    session.flush()
+    return transfer
+
+
+def resolve_transfer(session: Session, transfer_id: str, target: TransferStatus) -> None:
+    """Post or void a pending transfer; repeating the same resolution changes nothing."""
+    transfer = session.get(LedgerTransfer, transfer_id, with_for_update=True)
+    if transfer is None:
+        raise NotFound(f"transfer {transfer_id} not found")
+    if not rules.resolve_pending(TransferStatus(transfer.status), target):
+        return
+    balances = lock_balances(session, transfer.asset, transfer.debit_account,
+                             transfer.credit_account)
+    debit, credit = balances[transfer.debit_account], balances[transfer.credit_account]
+    if target is TransferStatus.POSTED:
+        rules.post_pending(debit, credit, transfer.amount)
+    else:
+        rules.void_pending(debit, credit, transfer.amount)
+    transfer.status = target.value
+    transfer.resolved_at = utcnow()
+    session.flush()
+
+
+def account_balances(session: Session, account_id: str) -> list[LedgerBalance]:
+    return list(
+        session.scalars(
+            select(LedgerBalance)
+            .where(LedgerBalance.account_id == account_id)
+            .order_by(LedgerBalance.asset)
+        )
+    )

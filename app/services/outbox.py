@@ -1,0 +1,26 @@
+"""Write facts that leave the system into the outbox, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.persistence.models import OutboxEvent, new_id
+
+SETTLEMENT_RESULTS = "settlement.results.v1"
+
+
+def record_event(
+    session: Session, *, topic: str, event_type: str, aggregate_id: str, data: dict[str, Any]
+) -> OutboxEvent:
+    event = OutboxEvent(
+        id=new_id(),
+        topic=topic,
+        event_type=event_type,
+        aggregate_id=aggregate_id,
+        payload={**data, "occurred_at": datetime.now(UTC).isoformat()},
+    )
+    session.add(event)
+    return event

@@ -1,0 +1,69 @@
+"""Celery configuration, read from the one Settings object (see app/config.py and the README).
+
+Delivery is at-least-once and effects are exactly-once in Postgres, so the worker may run a
+task twice but must never lose one: acks are late, and a task whose worker died is requeued.
+"""
+
+from kombu import Exchange, Queue
+
+from app.config import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.celery_broker_url
+result_backend = _settings.celery_result_backend
+broker_connection_retry_on_startup = True
+
+# JSON only: a pickle payload on the broker would be remote code execution.
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+event_serializer = "json"
+
+QUEUES = ("settlement", "risk", "compliance", "alerts", "batch")
+task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES)
+task_default_queue = "settlement"
+# One table routes every task by its `area.verb` name; a new area needs one line here.
+task_routes = {
+    "settlement.*": {"queue": "settlement"},
+    "maintenance.*": {"queue": "settlement"},
+    "risk.*": {"queue": "risk"},
+    "compliance.*": {"queue": "compliance"},
+    "alerts.*": {"queue": "alerts"},
+    "batch.*": {"queue": "batch"},
+}
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+# Settlement tasks lock rows and move money: a worker takes one message at a time, so a slow
+# task never strands others in its local buffer while idle workers wait.
+worker_prefetch_multiplier = 1
+task_soft_time_limit = _settings.celery_task_soft_time_limit
+task_time_limit = _settings.celery_task_time_limit
+task_track_started = True
+task_send_sent_event = True
+worker_send_task_events = True
+result_expires = 7 * 24 * 3600
+result_extended = True
+
+# Redis hands an unacked message to another worker after `visibility_timeout` seconds. Too
+# short and a task still running (or waiting on a retry countdown) is delivered twice; too long
+# and a killed worker's message waits that long. The default, 300 s, is five times the hard time
+# limit (60 s) and above the longest retry countdown (60 s), and the command sweeper
+# (COMMAND_SWEEP_AFTER_SECONDS) re-sends stuck settlement commands well before that anyway.
+broker_transport_options = {
+    "visibility_timeout": _settings.celery_visibility_timeout,
+    "queue_order_strategy": "priority",
+}
+result_backend_transport_options = {"visibility_timeout": _settings.celery_visibility_timeout}
+
+beat_schedule = {
+    "sweep-stuck-commands": {
+        "task": "maintenance.sweep_commands",
+        "schedule": _settings.command_sweep_interval_seconds,
+        "options": {"expires": _settings.command_sweep_interval_seconds},
+    },
+}
+timezone = "UTC"
+enable_utc = True

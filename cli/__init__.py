@@ -1,0 +1,1 @@
+"""The `fusion-prime` command line."""

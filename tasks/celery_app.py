@@ -1,0 +1,85 @@
+"""The Celery app, its project task decorator, and per-process hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from celery import Celery, Task, signals
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from app.config import get_settings
+from app.logs import bind, clear, configure_logging, get_logger
+from app.persistence.db import dispose_after_fork
+
+celery_app = Celery("fusion_prime")
+celery_app.config_from_object("celeryconfig")
+celery_app.conf.imports = ("tasks.settlement", "tasks.maintenance")
+
+log = get_logger(__name__)
+
+# Connection drops, deadlocks and serialisation failures are worth another try; a constraint
+# violation or a bug is not, and retrying it would only hide it.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError,)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class FusionTask(Task):  # type: ignore[misc]
+    """Base of every task: binds ids into the log context and logs the outcome once."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        bind(task_id=self.request.id, task_name=self.name,
+             command_id=kwargs.get("command_id"), message_id=kwargs.get("message_id"))
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            clear("task_id", "task_name", "command_id", "message_id")
+
+    def on_retry(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
+                 einfo: Any) -> None:
+        log.warning("task.retry", task_id=task_id, error=type(exc).__name__)
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
+                   einfo: Any) -> None:
+        log.error("task.failed", task_id=task_id, error=type(exc).__name__, detail=str(exc)[:500])
+
+
+def fusion_task(name: str, **options: Any) -> Callable[[F], F]:
+    """Register a task with the project's defaults, so no task can forget one."""
+    settings = get_settings()
+    defaults: dict[str, Any] = {
+        "name": name,
+        "base": FusionTask,
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "autoretry_for": TRANSIENT_DB_ERRORS,
+        "dont_autoretry_for": (),
+        "retry_backoff": 1,
+        "retry_backoff_max": settings.celery_retry_backoff_max,
+        "retry_jitter": True,
+        "max_retries": 10,
+        "serializer": "json",
+    }
+    defaults.update(options)
+    return celery_app.task(**defaults)  # type: ignore[no-any-return]
+
+
+def send_command_task(task_name: str, command_id: str) -> str:
+    """Enqueue the task that runs a stored command; the command id is the task id."""
+    celery_app.send_task(task_name, kwargs={"command_id": command_id}, task_id=command_id)
+    return command_id
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    settings = get_settings()
+    configure_logging("worker", settings.log_level, json=settings.log_json)
+
+
+@signals.worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    dispose_after_fork()
+
+
+__all__ = ["DBAPIError", "FusionTask", "celery_app", "fusion_task", "send_command_task"]

@@ -1,0 +1,113 @@
+"""Helpers shared by the integration, end-to-end and fault tiers: services, workers, polling."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import devstack  # noqa: E402
+
+T = TypeVar("T")
+QUEUES = "settlement,risk,compliance,alerts,batch"
+
+
+def wait_for(predicate: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05,
+             what: str = "condition") -> T:
+    """Poll with a deadline instead of sleeping a guessed amount."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def start_services(data_dir: Path) -> dict[str, str]:
+    """Use DATABASE_URL / CELERY_BROKER_URL when given, else private servers under data_dir."""
+    env: dict[str, str] = {}
+    database = os.environ.get("DATABASE_URL") or devstack.ensure_postgres(data_dir)
+    env["DATABASE_URL"] = database
+    broker = os.environ.get("CELERY_BROKER_URL")
+    if broker:
+        env["CELERY_BROKER_URL"] = broker
+        env["CELERY_RESULT_BACKEND"] = os.environ.get("CELERY_RESULT_BACKEND", broker)
+    else:
+        broker = devstack.ensure_redis(data_dir)
+        env["CELERY_BROKER_URL"] = broker
+        env["CELERY_RESULT_BACKEND"] = broker.rsplit("/", 1)[0] + "/1"
+    return env
+
+
+def create_test_database(server_url: str) -> str:
+    """A fresh database per test run on the given server; returns its SQLAlchemy URL."""
+    url = make_url(server_url.replace("postgres://", "postgresql://", 1)).set(
+        drivername="postgresql+psycopg")
+    name = f"fusion_test_{uuid.uuid4().hex[:10]}"
+    admin = url.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_test_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+
+
+class Worker:
+    """A real `celery worker` process (prefork pool) on the real broker."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, concurrency: int = 2,
+                 queues: str = QUEUES, name: str | None = None) -> None:
+        self.env, self.log_path = env, log_path
+        self.concurrency, self.queues = concurrency, queues
+        self.name = name or f"test-{uuid.uuid4().hex[:6]}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", self.queues,
+             "-c", str(self.concurrency), "-P", "prefork", "-n", f"{self.name}@%h",
+             "--without-gossip", "--without-mingle", "-l", "INFO"],
+            cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group, so a kill reaches the pool children
+        )
+        wait_for(self._ready, timeout=60, interval=0.2, what=f"worker {self.name} ready")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"worker exited early; see {self.log_path}")
+        return b"ready." in self.log_path.read_bytes()[-200_000:]
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: what an OOM kill or a lost node does."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()

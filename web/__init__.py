@@ -1,0 +1,50 @@
+"""The Flask app factory: `web.create_app(settings)`; gunicorn runs `web.wsgi:app`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from app.config import Settings, get_settings
+from app.domain.errors import DomainError
+from web.problems import ApiProblem, from_domain_error, from_validation_error, problem
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    from web.routes import escrows, health, settlement  # noqa: PLC0415 - after settings exist
+    from web import openapi  # noqa: PLC0415
+
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings or get_settings()
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    for blueprint in (health.bp, escrows.bp, settlement.bp, openapi.bp):
+        app.register_blueprint(blueprint)
+
+    @app.errorhandler(ApiProblem)
+    def _api_problem(exc: ApiProblem) -> Response:
+        return problem(exc.status, exc.code, exc.detail, exc.errors, exc.headers)
+
+    @app.errorhandler(ValidationError)
+    def _invalid(exc: ValidationError) -> Response:
+        return from_validation_error(exc)
+
+    @app.errorhandler(DomainError)
+    def _refused(exc: DomainError) -> Response:
+        return from_domain_error(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return problem(exc.code or 500, code, exc.description or code)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        app.logger.exception("unhandled error")
+        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+    return app
+
+

@@ -1,0 +1,129 @@
+"""One decorator carries what every /v1 route needs: authentication and scope, body parsing,
+Idempotency-Key, the unit of work, after-commit dispatch, and its OpenAPI description."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, json, request
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.persistence.db import unit_of_work
+from app.services import apikeys, idempotency
+from app.services.apikeys import Principal
+from app.services.commands import request_hash
+from web.problems import ApiProblem
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass
+class Context:
+    session: Session
+    settings: Settings
+    principal: Principal
+    _after_commit: list[Callable[[], object]] = field(default_factory=list)
+
+    def after_commit(self, fn: Callable[..., object], *args: object) -> None:
+        self._after_commit.append(lambda: fn(*args))
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RouteDoc:
+    method: str
+    path: str
+    summary: str
+    scope: str | None
+    body: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+
+
+ROUTES: list[RouteDoc] = []
+
+
+def _authenticate(session: Session, settings: Settings, scope: str) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="fusion-prime"'}
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiProblem(401, "unauthenticated", "send Authorization: Bearer <api key>",
+                         headers=challenge)
+    principal = apikeys.authenticate(session, token.strip(),
+                                     settings.api_key_pepper.get_secret_value())
+    if principal is None:
+        raise ApiProblem(401, "invalid_api_key", "the API key is unknown or revoked",
+                         headers=challenge)
+    if not principal.allows(scope):
+        raise ApiProblem(403, "insufficient_scope", f"this route needs the scope {scope!r}")
+    return principal
+
+
+def _parse_body(model: type[BaseModel]) -> BaseModel:
+    raw = request.get_data(cache=True)
+    if request.mimetype != "application/json":
+        raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
+    return model.model_validate_json(raw or b"{}")
+
+
+def endpoint(bp: Blueprint, method: str, path: str, *, scope: str, summary: str,
+             body: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
+             status: int = 200) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
+    ROUTES.append(RouteDoc(method, path, summary, scope, body, response, status))
+    flask_rule = path.replace("{", "<").replace("}", ">")
+
+    def decorate(handler: Callable[..., Reply]) -> Callable[..., Response]:
+        @functools.wraps(handler)
+        def view(**path_args: str) -> Response:
+            settings: Settings = current_app.config["SETTINGS"]
+            key = request.headers.get("Idempotency-Key") if method == "POST" else None
+            with unit_of_work() as session:
+                ctx = Context(session, settings, _authenticate(session, settings, scope))
+                g.principal = ctx.principal
+                if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+                    raise ApiProblem(400, "invalid_idempotency_key",
+                                     f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters")
+                parsed = _parse_body(body) if body is not None else None
+                if key is not None:
+                    fingerprint = request_hash(parsed.model_dump(mode="json") if parsed else {})
+                    stored = idempotency.claim(session, api_key_id=ctx.principal.key_id, key=key,
+                                               method=method, path=request.path,
+                                               fingerprint=fingerprint)
+                    if stored is not None:
+                        return _json(stored.status_code, stored.body, replayed=True)
+                args = (ctx, parsed) if parsed is not None else (ctx,)
+                reply = handler(*args, **path_args)
+                if key is not None:
+                    idempotency.complete(session, api_key_id=ctx.principal.key_id, key=key,
+                                         status_code=reply.status, body=reply.body)
+            # Enqueue only once the command is durable; if this send is lost, the sweeper
+            # re-sends the command from Postgres.
+            for send in ctx._after_commit:
+                try:
+                    send()
+                except Exception:  # the command is stored; the sweeper will send it
+                    current_app.logger.exception("enqueue failed after commit")
+            return _json(reply.status, reply.body)
+
+        bp.add_url_rule(flask_rule, endpoint=handler.__name__, view_func=view, methods=[method])
+        return view
+
+    return decorate
+
+
+def _json(status: int, body: dict[str, Any], *, replayed: bool = False) -> Response:
+    response = Response(json.dumps(body), status=status, mimetype="application/json")
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response

@@ -1,0 +1,64 @@
+"""RFC 9457 problem details: every error the API returns, machine-readable, never a stack trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, json
+from pydantic import ValidationError
+
+from app.domain.errors import Conflict, DomainError, GuardFailed, InvalidInput, NotFound
+
+PROBLEM_TYPE_BASE = "https://fusion-prime.dev/problems/"
+
+
+class ApiProblem(Exception):
+    """Raised by the HTTP layer itself (auth, content type, malformed JSON)."""
+
+    def __init__(self, status: int, code: str, detail: str,
+                 errors: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+def problem(status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None,
+            headers: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def from_validation_error(exc: ValidationError) -> Response:
+    if any(e["type"] == "json_invalid" for e in exc.errors()):
+        return problem(400, "malformed_json", "the request body is not valid JSON")
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"]) or "body", "code": e["type"],
+         "message": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    return problem(422, "validation_failed", "the request body does not match the schema",
+                   errors)
+
+
+_DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (InvalidInput, 422), (NotFound, 404), (Conflict, 409), (GuardFailed, 409),
+)
+
+
+def from_domain_error(exc: DomainError) -> Response:
+    status = next((s for cls, s in _DOMAIN_STATUS if isinstance(exc, cls)), 400)
+    errors = [{"field": exc.field, "code": exc.code, "message": exc.message}] if exc.field else None
+    return problem(status, exc.code, exc.message, errors)

@@ -1,0 +1,1 @@
+"""Route modules; each is a Blueprint of thin handlers over app.services."""

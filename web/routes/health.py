@@ -1,0 +1,46 @@
+"""Liveness and readiness, without authentication (for load balancers and orchestrators)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import text
+
+from app.persistence.db import get_engine
+from tasks.celery_app import celery_app
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify(status="ok")
+
+
+def _database_ok() -> str | None:
+    try:
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "not ready"; the kind is reported
+        return type(exc).__name__
+    return None
+
+
+def _broker_ok() -> str | None:
+    try:
+        with celery_app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # any failure means "not ready"; the kind is reported
+        return type(exc).__name__
+    return None
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    checks = {"database": _database_ok(), "broker": _broker_ok()}
+    down = {name: error for name, error in checks.items() if error}
+    body = {"status": "ready" if not down else "unavailable",
+            "checks": {name: ("down: " + checks[name]) if checks[name] else "up"
+                       for name in checks}}
+    if down:
+        body["down"] = sorted(down)
+    return jsonify(body), (503 if down else 200)
