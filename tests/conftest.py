@@ -20,6 +20,7 @@ TEST_ENV = {
     "COMMAND_SWEEP_INTERVAL_SECONDS": "2",
     "FUSION_ENV": "test",
     "LOG_LEVEL": "INFO",
+    "ESCROW_REFUND_GRACE_SECONDS": "1",
 }
 
 
