@@ -74,8 +74,9 @@ def db() -> None:
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
-    from alembic import command  # noqa: PLC0415 - only this command needs alembic
     from alembic.config import Config  # noqa: PLC0415
+
+    from alembic import command  # noqa: PLC0415 - only this command needs alembic
 
     _settings()
     command.upgrade(Config(str(ROOT / "alembic.ini")), revision)

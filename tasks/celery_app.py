@@ -71,13 +71,13 @@ def send_command_task(task_name: str, command_id: str) -> str:
     return command_id
 
 
-@signals.setup_logging.connect
+@signals.setup_logging.connect  # type: ignore[untyped-decorator]
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
     configure_logging("worker", settings.log_level, json=settings.log_json)
 
 
-@signals.worker_process_init.connect
+@signals.worker_process_init.connect  # type: ignore[untyped-decorator]
 def _after_fork(**_: Any) -> None:
     dispose_after_fork()
 

@@ -36,8 +36,9 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     from app.config import get_settings  # noqa: PLC0415 - settings must see the env above
 
     get_settings.cache_clear()
-    from alembic import command  # noqa: PLC0415
     from alembic.config import Config  # noqa: PLC0415
+
+    from alembic import command  # noqa: PLC0415
 
     command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
     if private_broker:

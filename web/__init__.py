@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask, Response
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -14,8 +12,8 @@ from web.problems import ApiProblem, from_domain_error, from_validation_error, p
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from web.routes import escrows, health, settlement  # noqa: PLC0415 - after settings exist
     from web import openapi  # noqa: PLC0415
+    from web.routes import escrows, health, settlement  # noqa: PLC0415 - after settings exist
 
     app = Flask(__name__)
     app.config["SETTINGS"] = settings or get_settings()

@@ -46,7 +46,8 @@ def parse_amount(
     symbol = check_asset(asset, decimals)
     if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
         raise InvalidInput(
-            "amount must be a decimal string such as \"1250.50\"", code="invalid_amount", field=field
+            'amount must be a decimal string such as "1250.50"', code="invalid_amount",
+            field=field,
         )
     text = str(raw).strip()
     if not _PLAIN_DECIMAL.match(text):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -39,7 +39,9 @@ def new_id() -> str:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True), Decimal: Amount, dict[str, Any]: JSONB}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True), Decimal: Amount, dict[str, Any]: JSONB,
+    }
 
 
 class LedgerBalance(Base):
@@ -140,7 +142,8 @@ class Command(Base):
             "status IN ('received', 'validated', 'settling', 'settled', 'failed')",
             name="status_known",
         ),
-        Index("ix_commands_received", "last_enqueued_at", postgresql_where=text("status = 'received'")),
+        Index("ix_commands_received", "last_enqueued_at",
+              postgresql_where=text("status = 'received'")),
         Index("ix_commands_escrow", "escrow_id"),
     )
 

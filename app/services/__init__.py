@@ -1,1 +1,1 @@
-"""Use cases. Each takes the caller's session (one transaction per unit of work) and never commits."""
+"""Use cases. Each takes the caller's session (one transaction per unit of work), never commits."""

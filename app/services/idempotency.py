@@ -1,4 +1,4 @@
-"""HTTP Idempotency-Key records: the first response is stored with the effect, in one transaction."""
+"""Idempotency-Key records: the first response is stored with its effect, in one transaction."""
 
 from __future__ import annotations
 

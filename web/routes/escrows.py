@@ -9,6 +9,7 @@ from app.domain.commands import CommandType
 from app.domain.errors import NotFound
 from app.persistence.models import Command, EscrowRecord
 from app.services import escrows, intake
+from app.services.commands import Accepted
 from tasks.celery_app import send_command_task
 from web.endpoint import Context, Reply, endpoint
 from web.routes.views import accepted, escrow_view, pending_escrow_view
@@ -19,7 +20,7 @@ WRITE, READ = "settlement:write", "settlement:read"
 RECENT_COMMANDS = 20
 
 
-def _dispatch(ctx: Context, result: intake.Accepted) -> Reply:
+def _dispatch(ctx: Context, result: Accepted) -> Reply:
     if result.created:
         ctx.after_commit(send_command_task, result.task_name, result.command_id)
     return accepted(result)

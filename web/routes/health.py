@@ -37,10 +37,11 @@ def _broker_ok() -> str | None:
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     checks = {"database": _database_ok(), "broker": _broker_ok()}
-    down = {name: error for name, error in checks.items() if error}
-    body = {"status": "ready" if not down else "unavailable",
-            "checks": {name: ("down: " + checks[name]) if checks[name] else "up"
-                       for name in checks}}
+    down = sorted(name for name, error in checks.items() if error)
+    body: dict[str, object] = {
+        "status": "unavailable" if down else "ready",
+        "checks": {name: f"down: {error}" if error else "up" for name, error in checks.items()},
+    }
     if down:
-        body["down"] = sorted(down)
+        body["down"] = down
     return jsonify(body), (503 if down else 200)
