@@ -14,7 +14,13 @@ import pytest
 from app.config import get_settings
 from app.domain.commands import CommandType
 from app.persistence.db import unit_of_work
-from app.persistence.models import Command, EscrowApproval, EscrowRecord, LedgerTransfer, OutboxEvent
+from app.persistence.models import (
+    Command,
+    EscrowApproval,
+    EscrowRecord,
+    LedgerTransfer,
+    OutboxEvent,
+)
 from app.services import intake
 from tests.integration.conftest import count, fund, in_an_hour, party, posted, wait_for_command
 from tests.support import wait_for
