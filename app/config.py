@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     escrow_refund_grace_seconds: int = Field(default=30 * 24 * 3600, ge=0)
+    chain_escrow_asset: str = "ETH"
+    bridge_max_messages: int = Field(default=200, ge=1)
+    bridge_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    bridge_shutdown_seconds: float = Field(default=20.0, gt=0)
+    bridge_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    outbox_batch_size: int = Field(default=200, ge=1, le=5000)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_max_backoff_seconds: float = Field(default=30.0, gt=0)
     asset_decimals: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_ASSET_DECIMALS)
     )

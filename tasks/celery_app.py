@@ -14,7 +14,7 @@ from app.persistence.db import dispose_after_fork
 
 celery_app = Celery("fusion_prime")
 celery_app.config_from_object("celeryconfig")
-celery_app.conf.imports = ("tasks.settlement", "tasks.maintenance")
+celery_app.conf.imports = ("tasks.settlement", "tasks.maintenance", "tasks.inbound")
 
 log = get_logger(__name__)
 

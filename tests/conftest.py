@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 
 from tests.support import ROOT, Worker, create_test_database, drop_test_database, start_services
 
+pytest_plugins = ["tests.pubsub_fixtures"]
+
 # Short enough that the fault tests see a killed worker's messages redelivered within seconds;
 # the production default and its reasoning are in celeryconfig.py.
 TEST_ENV = {

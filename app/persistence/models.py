@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Identity,
     Index,
+    LargeBinary,
     Numeric,
     SmallInteger,
     String,
@@ -220,3 +221,41 @@ class OutboxEvent(Base):
     published_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class InboundEvent(Base):
+    """Every event the bridge relayed, once per dedup key. `waiting` events (for an escrow not
+    known yet) are applied when their escrow appears."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (
+        Index("ix_inbound_waiting", "aggregate_id", postgresql_where=text("status = 'waiting'")),
+    )
+
+    dedup_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(100))
+    aggregate_id: Mapped[str | None] = mapped_column(String(200))
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))  # applied | waiting | ignored | recorded
+    note: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    applied_at: Mapped[datetime | None]
+
+
+class DeadLetter(Base):
+    """A message the bridge could not accept, kept whole with its reason until replayed."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    subscription: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    attributes: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    replayed_at: Mapped[datetime | None]
+    replay_count: Mapped[int] = mapped_column(default=0)

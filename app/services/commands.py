@@ -152,3 +152,17 @@ def sweep_stuck_commands(session: Session, now: datetime, older_than: timedelta,
         command.enqueue_count += 1
         command.last_enqueued_at = now
     return [(c.command_id, TASK_FOR_COMMAND[CommandType(c.type)]) for c in stuck]
+
+
+def apply_reported_status(session: Session, event_type: str, data: dict[str, Any],
+                          now: datetime) -> str:
+    """SettlementInitiated/Confirmed/Failed from the settlement workflow. A reported failure
+    fails a command still in flight; the others are recorded on the inbound log only."""
+    command = session.get(Command, data["command_id"], with_for_update=True)
+    if command is None:
+        return "unknown_command"
+    if event_type != "SettlementFailed" or CommandStatus(command.status).terminal:
+        return "recorded"
+    _fail(session, command, now, "reported_failed",
+          data.get("status_reason") or "the settlement workflow reported a failure")
+    return "applied"

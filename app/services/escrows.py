@@ -52,7 +52,7 @@ def _to_domain(session: Session, record: EscrowRecord) -> Escrow:
     )
 
 
-def _state_changed(session: Session, record: EscrowRecord, previous: str | None) -> None:
+def publish_state_change(session: Session, record: EscrowRecord, previous: str | None) -> None:
     record_event(session, topic=SETTLEMENT_RESULTS, event_type="escrow.state_changed",
                  aggregate_id=record.escrow_id,
                  data={"escrow_id": record.escrow_id,
@@ -83,7 +83,7 @@ def create_escrow(session: Session, command_id: str, now: datetime) -> Outcome:
             status=EscrowStatus.CREATED.value, funding_transfer_id=transfer.transfer_id)
         session.add(record)
         session.flush()
-        _state_changed(session, record, None)
+        publish_state_change(session, record, None)
 
     return run_command(session, command_id, now, handle,
                        expected=frozenset({CommandType.ESCROW_CREATE}))
@@ -102,13 +102,13 @@ def approve_escrow(session: Session, command_id: str, now: datetime) -> Outcome:
                         .on_conflict_do_nothing())
         if escrow.status.value != record.status:
             previous, record.status = record.status, escrow.status.value
-            _state_changed(session, record, previous)
+            publish_state_change(session, record, previous)
 
     return run_command(session, command_id, now, handle,
                        expected=frozenset({CommandType.ESCROW_APPROVE}))
 
 
-def _settle_release(session: Session, record: EscrowRecord) -> None:
+def settle_release(session: Session, record: EscrowRecord) -> None:
     """Post the hold, then pay the payee out of it: both transfers or neither."""
     ledger.resolve_transfer(session, record.funding_transfer_id, TransferStatus.POSTED)
     ledger.open_transfer(session, transfer_id=release_transfer_id(record.escrow_id),
@@ -124,9 +124,9 @@ def release_escrow(session: Session, command_id: str, now: datetime) -> Outcome:
         escrow = _to_domain(session, record)
         if not escrow.release(now):
             return
-        _settle_release(session, record)
+        settle_release(session, record)
         previous, record.status = record.status, escrow.status.value
-        _state_changed(session, record, previous)
+        publish_state_change(session, record, previous)
 
     return run_command(session, command_id, now, handle,
                        expected=frozenset({CommandType.ESCROW_RELEASE}))
@@ -142,7 +142,7 @@ def refund_escrow(session: Session, command_id: str, now: datetime,
             return
         ledger.resolve_transfer(session, record.funding_transfer_id, TransferStatus.VOIDED)
         previous, record.status = record.status, escrow.status.value
-        _state_changed(session, record, previous)
+        publish_state_change(session, record, previous)
 
     return run_command(session, command_id, now, handle,
                        expected=frozenset({CommandType.ESCROW_REFUND}))

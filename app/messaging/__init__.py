@@ -1,0 +1,1 @@
+"""Message contracts (DOMAIN.md §1): topology, inbound decoding. No google-cloud imports."""

@@ -1,0 +1,1 @@
+"""Pub/Sub emulator fixtures (filled in with the bridge)."""
