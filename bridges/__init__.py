@@ -1,1 +1,1 @@
-"""Pub/Sub relays (inbound to Celery, outbox to Pub/Sub). Built in a later issue."""
+"""Pub/Sub relays: inbound (subscriptions → Celery) and outbound (outbox → topics)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 from pydantic import ValidationError
@@ -104,6 +106,82 @@ def commands_sweep(older_than: int) -> None:
 
 @cli.command()
 def bridge() -> None:
-    """Run the Pub/Sub bridge (not built yet)."""
-    click.echo("the Pub/Sub bridge is not built yet", err=True)
-    sys.exit(2)
+    """Relay the Pub/Sub subscriptions into Celery until SIGTERM/SIGINT."""
+    from bridges.runner import run_inbound  # noqa: PLC0415 - google-cloud is a heavy import
+
+    sys.exit(run_inbound(_settings()))
+
+
+@cli.command("outbox-relay")
+def outbox_relay() -> None:
+    """Publish the transactional outbox to Pub/Sub until SIGTERM/SIGINT."""
+    from bridges.runner import run_outbox  # noqa: PLC0415
+
+    sys.exit(run_outbox(_settings()))
+
+
+@cli.group()
+def pubsub() -> None:
+    """Pub/Sub topology."""
+
+
+@pubsub.command("init")
+def pubsub_init() -> None:
+    """Create every topic and subscription (idempotent), on the emulator or a real project."""
+    from bridges.provision import init_pubsub  # noqa: PLC0415
+
+    for line in init_pubsub(_settings()):
+        click.echo(line)
+
+
+@cli.group()
+def deadletters() -> None:
+    """Messages the bridge could not accept."""
+
+
+@deadletters.command("list")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--reason", default=None, help="Only this reason code.")
+@click.option("--pending", is_flag=True, help="Only those not replayed yet.")
+def deadletters_list(limit: int, reason: str | None, pending: bool) -> None:
+    from app.services import dead_letters  # noqa: PLC0415
+
+    with unit_of_work() as session:
+        for letter in dead_letters.recent(session, limit=limit, reason=reason,
+                                          pending_only=pending):
+            replayed = letter.replayed_at.isoformat() if letter.replayed_at else "-"
+            click.echo(f"{letter.id}\t{letter.received_at.isoformat()}\t{letter.subscription}"
+                       f"\t{letter.reason}\treplayed={replayed}\t{letter.detail[:80]}")
+
+
+@deadletters.command("show")
+@click.argument("letter_id")
+def deadletters_show(letter_id: str) -> None:
+    from app.services import dead_letters  # noqa: PLC0415
+
+    try:
+        with unit_of_work() as session:
+            view = dead_letters.describe(dead_letters.get(session, letter_id), with_data=True)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(json.dumps(view, indent=2))
+
+
+@deadletters.command("replay")
+@click.argument("letter_id")
+@click.option("--data-file", type=click.File("rb"), default=None,
+              help="A corrected message body to replay instead of the stored one.")
+def deadletters_replay(letter_id: str, data_file: BinaryIO | None) -> None:
+    from app.messaging.inbound import Undecodable  # noqa: PLC0415
+    from app.services import dead_letters  # noqa: PLC0415
+    from tasks.celery_app import send_routed  # noqa: PLC0415
+
+    try:
+        with unit_of_work() as session:
+            routed = dead_letters.replay(session, letter_id,
+                                         data=data_file.read() if data_file else None)
+    except Undecodable as exc:
+        raise click.ClickException(f"still not acceptable: {exc.reason}: {exc.detail}") from exc
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"replayed as task {send_routed(routed)} ({routed.task_name})")

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.config import get_settings
 from app.logs import bind, clear, configure_logging, get_logger
+from app.messaging.routing import Routed
 from app.persistence.db import dispose_after_fork
 
 celery_app = Celery("fusion_prime")
@@ -69,6 +70,19 @@ def send_command_task(task_name: str, command_id: str) -> str:
     """Enqueue the task that runs a stored command; the command id is the task id."""
     celery_app.send_task(task_name, kwargs={"command_id": command_id}, task_id=command_id)
     return command_id
+
+
+# Fail fast to the caller (the bridge nacks, the sweeper retries later) instead of blocking.
+SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.5,
+                     "interval_max": 1.0}
+
+
+def send_routed(routed: Routed) -> str:
+    """Enqueue an inbound event; returns once the broker accepted it, raises if it did not."""
+    celery_app.send_task(routed.task_name, task_id=routed.task_id, queue=routed.queue,
+                         kwargs={"event": routed.event, "message_id": routed.event["message_id"]},
+                         retry=True, retry_policy=SEND_RETRY_POLICY)
+    return routed.task_id
 
 
 @signals.setup_logging.connect  # type: ignore[untyped-decorator]

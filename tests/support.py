@@ -111,3 +111,21 @@ class Worker:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+def drain(queues: tuple[str, ...] = ("settlement", "risk", "alerts"), timeout: float = 30) -> None:
+    """Wait until the queues are empty and no worker holds a task: every sent task has run."""
+    import redis  # noqa: PLC0415
+
+    from tasks.celery_app import celery_app  # noqa: PLC0415
+
+    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+
+    def idle() -> bool:
+        if any(client.llen(q) for q in queues):
+            return False
+        inspect = celery_app.control.inspect(timeout=1.0)
+        busy = [*(inspect.active() or {}).values(), *(inspect.reserved() or {}).values()]
+        return not any(busy)
+
+    wait_for(idle, timeout=timeout, interval=0.2, what="queues drained")

@@ -13,12 +13,12 @@ from web.problems import ApiProblem, from_domain_error, from_validation_error, p
 
 def create_app(settings: Settings | None = None) -> Flask:
     from web import openapi  # noqa: PLC0415
-    from web.routes import escrows, health, settlement  # noqa: PLC0415 - after settings exist
+    from web.routes import admin, escrows, health, settlement  # noqa: PLC0415
 
     app = Flask(__name__)
     app.config["SETTINGS"] = settings or get_settings()
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
-    for blueprint in (health.bp, escrows.bp, settlement.bp, openapi.bp):
+    for blueprint in (health.bp, escrows.bp, settlement.bp, admin.bp, openapi.bp):
         app.register_blueprint(blueprint)
 
     @app.errorhandler(ApiProblem)
