@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     log_json: bool = True
     escrow_refund_grace_seconds: int = Field(default=30 * 24 * 3600, ge=0)
     chain_escrow_asset: str = "ETH"
+    # Compliance (DOMAIN.md §4)
+    kyc_required_for_settlement: bool = True
+    pii_encryption_key: SecretStr = SecretStr("")
+    sanctions_match_threshold: float = Field(default=0.92, gt=0, le=1)
+    sanctions_possible_threshold: float = Field(default=0.85, gt=0, le=1)
+    # Risk (DOMAIN.md §3)
+    price_max_age_seconds: int = Field(default=300, ge=1)
+    risk_batch_chunk_size: int = Field(default=1000, ge=1, le=100_000)
     bridge_max_messages: int = Field(default=200, ge=1)
     bridge_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     bridge_shutdown_seconds: float = Field(default=20.0, gt=0)

@@ -31,6 +31,14 @@ def cli() -> None:
     """Fusion Prime Workers: settlement, risk and compliance back office."""
 
 
+def _register_area_commands() -> None:
+    from cli import compliance, risk  # noqa: PLC0415 - each area owns its commands
+
+    cli.add_command(risk.risk)
+    cli.add_command(compliance.sanctions)
+    cli.add_command(compliance.compliance)
+
+
 @cli.group()
 def apikey() -> None:
     """Manage API keys (stored hashed; a key is printed once, at creation)."""
@@ -185,3 +193,6 @@ def deadletters_replay(letter_id: str, data_file: BinaryIO | None) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"replayed as task {send_routed(routed)} ({routed.task_name})")
+
+
+_register_area_commands()

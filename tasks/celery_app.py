@@ -15,7 +15,9 @@ from app.persistence.db import dispose_after_fork
 
 celery_app = Celery("fusion_prime")
 celery_app.config_from_object("celeryconfig")
-celery_app.conf.imports = ("tasks.settlement", "tasks.maintenance", "tasks.inbound")
+celery_app.conf.imports = (
+    "tasks.settlement", "tasks.maintenance", "tasks.inbound", "tasks.risk", "tasks.compliance",
+)
 
 log = get_logger(__name__)
 

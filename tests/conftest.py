@@ -90,6 +90,10 @@ def api_keys(service_env: dict[str, str]) -> dict[str, str]:
         "writer": ["settlement:write", "settlement:read"],
         "reader": ["settlement:read"],
         "admin": ["admin"],
+        "risk": ["risk:read", "risk:write"],
+        "risk_reader": ["risk:read"],
+        "compliance": ["compliance:read", "compliance:write"],
+        "compliance_reader": ["compliance:read"],
     }
     with unit_of_work() as session:
         return {name: create_api_key(session, name=name, scopes=s) for name, s in scopes.items()}

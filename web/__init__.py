@@ -13,12 +13,21 @@ from web.problems import ApiProblem, from_domain_error, from_validation_error, p
 
 def create_app(settings: Settings | None = None) -> Flask:
     from web import openapi  # noqa: PLC0415
-    from web.routes import admin, escrows, health, settlement  # noqa: PLC0415
+    from web.routes import (  # noqa: PLC0415 - blueprints import settings-dependent modules
+        admin,
+        compliance,
+        escrows,
+        health,
+        risk,
+        settlement,
+    )
 
     app = Flask(__name__)
     app.config["SETTINGS"] = settings or get_settings()
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
-    for blueprint in (health.bp, escrows.bp, settlement.bp, admin.bp, openapi.bp):
+    blueprints = (health.bp, escrows.bp, settlement.bp, risk.bp, compliance.bp, admin.bp,
+                  openapi.bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
     @app.errorhandler(ApiProblem)

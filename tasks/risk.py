@@ -1,0 +1,3 @@
+"""risk tasks (queue `risk`, and `batch` for batch jobs)."""
+
+from __future__ import annotations
