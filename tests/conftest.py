@@ -42,7 +42,7 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
     from alembic import command  # noqa: PLC0415
 
-    command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
+    command.upgrade(Config(str(ROOT / "alembic.ini")), "heads")
     if private_broker:
         _flush_broker(env["CELERY_BROKER_URL"])
     yield env
