@@ -1,0 +1,270 @@
+"""`make run`: the whole stack on this machine (API, Celery workers, beat); Ctrl-C stops it.
+
+Uses DATABASE_URL / CELERY_BROKER_URL when set; otherwise starts private PostgreSQL and Redis
+under FUSION_DATA_DIR (default .fusion) with scripts/devstack.py. The API listens on
+127.0.0.1:FUSION_API_PORT (default 8000). Logs go to <data dir>/logs/<process>.log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+import devstack  # noqa: E402
+
+DATA_DIR = Path(os.environ.get("FUSION_DATA_DIR") or ROOT / ".fusion").resolve()
+LOGS = DATA_DIR / "logs"
+KEY_FILE = DATA_DIR / "dev-api-key"
+READY_TIMEOUT = 90.0
+STOP_TIMEOUT = 20.0
+# Worker name -> (queues, concurrency). Settlement gets its own pool so it never waits on batch.
+WORKERS = {"settlement": ("settlement", 2), "ops": ("risk,compliance,alerts,batch", 2)}
+
+
+class RunError(Exception):
+    """Startup or supervision failed; the message says what and where to look."""
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _show(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    text = path.read_text(errors="replace").splitlines()[-lines:]  # spawn() created it
+    return f"--- last lines of {_show(path)} ---\n" + "\n".join(text)
+
+
+def api_port() -> int:
+    raw = os.environ.get("FUSION_API_PORT", "8000").strip()
+    if not raw.isdigit() or not 0 < (port := int(raw)) < 65536:
+        raise RunError(f"FUSION_API_PORT must be a port number (1-65535), got {raw!r}")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise RunError(f"port {port} on 127.0.0.1 is already in use; set FUSION_API_PORT "
+                          f"to a free port, e.g. FUSION_API_PORT={port + 1} make run") from None
+    return port
+
+
+def start_services() -> None:
+    """Fill DATABASE_URL / CELERY_* in os.environ from private servers where they are unset."""
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = devstack.ensure_postgres(DATA_DIR)
+        print(f"  private PostgreSQL: {os.environ['DATABASE_URL']}")
+    if not os.environ.get("CELERY_BROKER_URL"):
+        os.environ["CELERY_BROKER_URL"] = url = devstack.ensure_redis(DATA_DIR)
+        if not os.environ.get("CELERY_RESULT_BACKEND"):
+            os.environ["CELERY_RESULT_BACKEND"] = url.removesuffix("/0") + "/1"
+        print(f"  private Redis:      {url}")
+
+
+def migrate() -> None:
+    cmd = [sys.executable, "-c", "from cli.main import cli; cli()", "db", "upgrade"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode:
+        last = "\n".join((done.stdout + done.stderr).strip().splitlines()[-4:])
+        raise RunError(f"migrations failed (fusion-prime db upgrade; check DATABASE_URL):\n{last}")
+    print("  migrations: database at head")
+
+
+def dev_api_key() -> str:
+    """The stored development key if it still authenticates, else a new all-scopes key."""
+    from app.config import get_settings  # noqa: PLC0415 - settings read after env is final
+    from app.persistence.db import unit_of_work  # noqa: PLC0415
+    from app.services import apikeys  # noqa: PLC0415
+
+    pepper = get_settings().api_key_pepper.get_secret_value()
+    stored = KEY_FILE.read_text().strip() if KEY_FILE.exists() else ""
+    with unit_of_work() as session:
+        if stored and apikeys.authenticate(session, stored, pepper) is not None:
+            return stored
+        key = apikeys.create_api_key(session, name="make-run-dev", scopes=sorted(apikeys.SCOPES),
+                                     pepper=pepper)
+    fd = os.open(KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    KEY_FILE.chmod(0o600)  # in case the file existed with wider permissions
+    print(f"  created a development API key (stored in {_show(KEY_FILE)})")
+    return key
+
+
+def commands(port: int, host: str) -> dict[str, list[str]]:
+    py, level = sys.executable, os.environ.get("LOG_LEVEL", "INFO").upper()
+    celery = [py, "-m", "celery", "-A", "tasks"]
+    cmds = {"api": [py, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                    "--graceful-timeout", "10", "--access-logfile", "-", "web.wsgi:app"]}
+    for name, (queues, concurrency) in WORKERS.items():
+        cmds[f"worker-{name}"] = [*celery, "worker", "-Q", queues, "-c", str(concurrency),
+                                  "-n", f"{name}@{host}", "-E", "--loglevel", level]
+    # beat has no -E: it sends no task events; the workers' -E covers the tasks it schedules.
+    cmds["beat"] = [*celery, "beat", "-s", str(DATA_DIR / "celerybeat-schedule"), "-l", level]
+    return cmds
+
+
+def spawn(name: str, args: list[str]) -> Child:
+    log = LOGS / f"{name}.log"
+    with log.open("ab") as out:
+        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(args)}\n".encode())
+        out.flush()
+        # Own process group: Ctrl-C reaches only us, we stop each child once, and killpg
+        # can reach the pool processes a dead child leaves behind.
+        proc = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, process_group=0)
+    print(f"  {name:<18} pid {proc.pid:<8} log {_show(log)}")
+    return Child(name, proc, log)
+
+
+def check_alive(children: list[Child]) -> None:
+    for child in children:
+        code = child.proc.poll()
+        if code is not None:
+            how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited ({code})"
+            raise RunError(f"{child.name} (pid {child.proc.pid}) {how} unexpectedly; stopping "
+                           f"everything\n{_tail(child.log)}")
+
+
+def wait_ready(children: list[Child], port: int, nodes: list[str]) -> None:
+    from tasks.celery_app import celery_app  # noqa: PLC0415 - reads settings at import
+
+    url, api_ready, pending = f"http://127.0.0.1:{port}/readyz", False, set(nodes)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        check_alive(children)
+        if not api_ready:  # URLError (an HTTPError 503 too) is an OSError: not ready yet
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as resp:
+                api_ready = resp.status == 200
+        if pending:
+            for reply in celery_app.control.ping(destination=sorted(pending), timeout=1.0):
+                pending -= set(reply)
+        if api_ready and not pending:
+            return
+        time.sleep(0.5)
+    waiting = ([] if api_ready else [f"{url} (200)"]) + [f"ping from {n}" for n in pending]
+    raise RunError(f"not ready after {READY_TIMEOUT:.0f}s; still waiting for: "
+                  f"{', '.join(waiting)}. See the logs in {_show(LOGS)}/")
+
+
+def banner(port: int, key: str, children: list[Child]) -> None:
+    base, rule = f"http://127.0.0.1:{port}", "=" * 78
+    auth = '-H "Authorization: Bearer $FUSION_API_KEY"'
+    json_h = '-H "Content-Type: application/json"'
+    deposit = '{"account_id":"alice","asset":"USD","amount":"100.00"}'
+    escrow = ('{"payer":"alice","payee":"bob","amount":"25.00","asset":"USD",'
+              '"release_delay_seconds":0,"approvals_required":1}')
+    print(f"""
+{rule}
+Fusion Prime is running.
+  API:          {base}
+  API docs:     {base}/docs
+  Dev API key:  {key}
+                (stored in {_show(KEY_FILE)}, mode 0600; all scopes)
+
+Try it (a deposit, the balance once a worker has settled it, then an escrow):
+  export FUSION_API_KEY="$(cat {shlex.quote(_show(KEY_FILE))})"
+  curl -s -X POST {base}/v1/ledger/deposits {auth} {json_h} \\
+       -d '{deposit}'
+  curl -s {base}/v1/ledger/accounts/alice {auth}
+  curl -s -X POST {base}/v1/escrows {auth} {json_h} \\
+       -d '{escrow}'
+
+Logs: {_show(LOGS)}/ ({', '.join(c.log.name for c in children)})
+Ctrl-C to stop.
+{rule}""", flush=True)
+
+
+def stop_children(children: list[Child]) -> None:
+    for child in reversed(children):
+        if child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)  # warm: gunicorn and celery finish work
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for child in children:
+        try:
+            child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"  {child.name} did not stop within {STOP_TIMEOUT:.0f}s; killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.proc.pid, signal.SIGKILL)  # and any pool process it left behind
+        print(f"  stopped {child.name} (exit {child.proc.wait()})")
+
+
+def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # console order
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python keeps that.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    children: list[Child] = []
+    # Stop the private servers at exit only if this run started them (none was up before).
+    private = not (os.environ.get("DATABASE_URL") and os.environ.get("CELERY_BROKER_URL"))
+    owned = private and not any(devstack.status(DATA_DIR).values())
+    code = 0
+    try:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        print("Fusion Prime: starting")
+        port = api_port()
+        start_services()
+        migrate()
+        key = dev_api_key()
+        children.extend(spawn(name, args)
+                        for name, args in commands(port, socket.gethostname()).items())
+        wait_ready(children, port, [f"{name}@{socket.gethostname()}" for name in WORKERS])
+        banner(port, key, children)
+        while True:
+            check_alive(children)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nFusion Prime: stopping")
+    except devstack.MissingBinary as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        code = 2
+    except (RunError, devstack.StartupError, subprocess.TimeoutExpired) as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        code = 1
+    except Exception:  # e.g. an unreachable DATABASE_URL: show it, but still clean up
+        traceback.print_exc()
+        code = 1
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+    stop_children(children)
+    if owned and any(devstack.status(DATA_DIR).values()):
+        try:
+            devstack.stop_all(DATA_DIR)
+        except (devstack.StartupError, subprocess.TimeoutExpired) as exc:
+            print(f"run: could not stop the private servers: {exc}", file=sys.stderr)
+            return code or 1
+        print(f"  stopped private PostgreSQL/Redis (data kept in {_show(DATA_DIR)})")
+    elif private and not owned:
+        print("  left the private servers running (they were up before this run)")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
