@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.config import Settings, get_settings
 from app.domain.errors import DomainError
+from web.logging import install_request_context
 from web.problems import ApiProblem, from_domain_error, from_validation_error, problem
 
 
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     app = Flask(__name__)
+    install_request_context(app)
     app.config["SETTINGS"] = settings or get_settings()
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     blueprints = (health.bp, escrows.bp, settlement.bp, risk.bp, compliance.bp, admin.bp,
