@@ -32,6 +32,7 @@ class Message(Protocol):
 
 
 Sender = Callable[[Routed], None]
+MAX_NACK_DELAY = 5.0
 
 
 def celery_sender() -> Sender:
@@ -49,6 +50,7 @@ class InboundHandler:
 
     def __init__(self, subscription: str, send: Sender) -> None:
         self.subscription, self.send = subscription, send
+        self.failures = 0
 
     def __call__(self, message: Message) -> None:
         started = time.monotonic()
@@ -69,10 +71,16 @@ class InboundHandler:
         try:
             self.send(routed)
         except Exception as exc:  # broker down or refusing: Pub/Sub must redeliver
-            log.warning("bridge.enqueue_failed", error=type(exc).__name__, task=routed.task_name)
+            self.failures += 1
+            log.warning("bridge.enqueue_failed", error=type(exc).__name__, task=routed.task_name,
+                        consecutive_failures=self.failures)
             metrics.NACKED.labels(self.subscription, "broker").inc()
+            # Hold the callback thread before the nack: with flow control bounding what is
+            # outstanding, an outage slows the pull down instead of spinning redeliveries.
+            time.sleep(min(MAX_NACK_DELAY, 0.1 * 2 ** min(self.failures, 6)))
             message.nack()
             return
+        self.failures = 0
         message.ack()
         metrics.ENQUEUED.labels(self.subscription).inc()
         metrics.ENQUEUE_SECONDS.labels(self.subscription).observe(time.monotonic() - started)

@@ -77,7 +77,10 @@ def run_outbox(settings: Settings) -> int:
     relay = OutboxRelay(settings)
     server = metrics.serve(settings.bridge_metrics_port, lambda: not stop.is_set())
     log.info("outbox_relay.started")
-    relay.run_forever(stop)
+    try:
+        relay.run_forever(stop)
+    finally:
+        relay.close()  # flush what the publisher still holds
     if server is not None:
         server.shutdown()
     log.info("outbox_relay.stopped")

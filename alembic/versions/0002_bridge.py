@@ -45,6 +45,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('dedup_key', 'consumer')
     )
     op.create_index('ix_inbound_waiting', 'inbound_events', ['aggregate_id'], unique=False, postgresql_where=sa.text("status = 'waiting'"))
+    op.create_index('ix_outbox_pending_aggregate', 'outbox', ['topic', 'aggregate_id', 'seq'],
+                    unique=False, postgresql_where=sa.text('published_at IS NULL'))
     # Wake the outbox relay at commit instead of making it poll hard.
     op.execute("""
         CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -62,6 +64,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER outbox_notify ON outbox")
     op.execute("DROP FUNCTION outbox_notify()")
+    op.drop_index('ix_outbox_pending_aggregate', table_name='outbox')
     op.drop_index('ix_inbound_waiting', table_name='inbound_events', postgresql_where=sa.text("status = 'waiting'"))
     op.drop_table('inbound_events')
     op.drop_table('dead_letters')

@@ -33,7 +33,11 @@ class Subscription:
     ack_deadline_seconds: int = 60
     message_retention_seconds: int = 7 * 24 * 3600
     ordering: bool = True
-    max_delivery_attempts: int = 10
+    # The bridge nacks only while the broker is down, so a high bound (Pub/Sub's maximum) keeps
+    # an outage from pushing good messages to the dead-letter topic; retry backoff spaces them.
+    max_delivery_attempts: int = 100
+    retry_min_backoff_seconds: int = 1
+    retry_max_backoff_seconds: int = 60
 
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
@@ -42,10 +46,13 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         {**dict.fromkeys(ESCROW_EVENTS, "settlement.apply_chain_event"),
          **dict.fromkeys(SETTLEMENT_STATUS_EVENTS, "settlement.apply_settlement_event")},
     ),
-    # Consumers that do not exist yet still get every event, recorded for when they land.
+    # Escrows that open or close change their payer's collateral; approvals and settlement
+    # statuses change nothing the risk engine values and are only recorded.
     Subscription("risk-events", SETTLEMENT_EVENTS, "risk",
-                 dict.fromkeys(ESCROW_EVENTS + SETTLEMENT_STATUS_EVENTS, "risk.record_event")),
-    Subscription("risk-prices", MARKET_PRICES, "risk", {"PriceUpdated": "risk.record_event"}),
+                 {**dict.fromkeys(ESCROW_EVENTS + SETTLEMENT_STATUS_EVENTS, "risk.record_event"),
+                  **dict.fromkeys(("EscrowDeployed", "EscrowCreated", "EscrowReleased",
+                                   "EscrowRefunded"), "risk.apply_escrow_event")}),
+    Subscription("risk-prices", MARKET_PRICES, "risk", {"PriceUpdated": "risk.apply_price"}),
     Subscription("alerts", ALERTS_MARGIN, "alerts", dict.fromkeys(MARGIN_EVENTS,
                                                                  "alerts.record_event")),
 )

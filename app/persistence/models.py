@@ -209,6 +209,9 @@ class OutboxEvent(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
+        # The relay's per-aggregate ordering check looks for earlier unsent rows of a key.
+        Index("ix_outbox_pending_aggregate", "topic", "aggregate_id", "seq",
+              postgresql_where=text("published_at IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
