@@ -70,48 +70,65 @@ def drop_test_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
 
 
-class Worker:
-    """A real `celery worker` process (prefork pool) on the real broker."""
+class ManagedProcess:
+    """A real child process of the system (worker, bridge, relay) with its log in a file; started
+    in its own process group so a kill reaches its children too."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, concurrency: int = 2,
-                 queues: str = QUEUES, name: str | None = None) -> None:
-        self.env, self.log_path = env, log_path
-        self.concurrency, self.queues = concurrency, queues
-        self.name = name or f"test-{uuid.uuid4().hex[:6]}"
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, *,
+                 ready_marker: bytes, name: str) -> None:
+        self.args, self.env, self.log_path = args, env, log_path
+        self.ready_marker, self.name = ready_marker, name
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Worker:
+    def start(self, timeout: float = 60) -> ManagedProcess:
         log = self.log_path.open("ab")
+        self.offset = self.log_path.stat().st_size
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", self.queues,
-             "-c", str(self.concurrency), "-P", "prefork", "-n", f"{self.name}@%h",
-             "--without-gossip", "--without-mingle", "-l", "INFO"],
-            cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group, so a kill reaches the pool children
-        )
-        wait_for(self._ready, timeout=60, interval=0.2, what=f"worker {self.name} ready")
+            self.args, cwd=ROOT, env={**os.environ, **self.env}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self._ready, timeout=timeout, interval=0.2, what=f"{self.name} ready")
         return self
 
     def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"worker exited early; see {self.log_path}")
-        return b"ready." in self.log_path.read_bytes()[-200_000:]
+            raise AssertionError(f"{self.name} exited early; see {self.log_path}")
+        return self.ready_marker in self.log_path.read_bytes()[self.offset:]
 
     def kill(self) -> None:
         """SIGKILL the whole process group: what an OOM kill or a lost node does."""
-        if self.process is not None:
+        if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
+    def stop(self, timeout: float = 30) -> int | None:
+        """SIGTERM and wait; returns the exit code (None if it had to be killed)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is not None:
+            return self.process.returncode
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=30)
+            return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
+            return None
 
+
+class Worker(ManagedProcess):
+    """A real `celery worker` process (prefork pool) on the real broker."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, concurrency: int = 2,
+                 queues: str = QUEUES, name: str | None = None) -> None:
+        node = name or f"test-{uuid.uuid4().hex[:6]}"
+        super().__init__(
+            [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", queues,
+             "-c", str(concurrency), "-P", "prefork", "-n", f"{node}@%h",
+             "--without-gossip", "--without-mingle", "-l", "INFO"],
+            env, log_path, ready_marker=b"ready.", name=f"worker {node}")
+
+    def start(self, timeout: float = 60) -> Worker:
+        super().start(timeout)
+        return self
 
 def drain(queues: tuple[str, ...] = ("settlement", "risk", "alerts"), timeout: float = 30) -> None:
     """Wait until the queues are empty and no worker holds a task: every sent task has run."""

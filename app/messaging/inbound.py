@@ -68,8 +68,8 @@ def _split(raw: bytes, attributes: Mapping[str, str]) -> tuple[Format, str, dict
     event_type = attributes.get("event_type") or body.get("event_type")
     if not event_type:
         raise Undecodable("no_event_type", "no ce-type, event_type or event_name found")
-    data = {k: v for k, v in body.items() if k != "event_type"}
-    return "flat", str(event_type), data
+    # The body stays whole: for margin alerts `event_type` is also a field of the data.
+    return "flat", str(event_type), body
 
 
 def dedup_key(event_type: str, data: Mapping[str, Any], attributes: Mapping[str, str],
