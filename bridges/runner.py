@@ -34,6 +34,9 @@ def run_inbound(settings: Settings, send: Sender | None = None) -> int:
     from bridges.pubsub import subscriber, subscription_path  # noqa: PLC0415
 
     configure_logging("bridge", settings.log_level, json=settings.log_json)
+    from tasks.celery_app import producer_only  # noqa: PLC0415
+
+    producer_only()
     stop = _stop_on_signals()
     client = subscriber(settings)
     flow = pubsub_v1.types.FlowControl(max_messages=settings.bridge_max_messages,

@@ -74,6 +74,19 @@ def send_command_task(task_name: str, command_id: str) -> str:
     return command_id
 
 
+def producer_only() -> None:
+    """For processes that send tasks but never wait on them (gunicorn, the bridge).
+
+    On every send the Redis result backend subscribes to the task's result channel, so a
+    long-running producer piles up subscriptions and, worse, a send then depends on the result
+    store: when Redis blips, the backend gives up reconnecting for good and sends hang. Celery
+    skips that subscription in processes that cannot join on results, which these are.
+    """
+    from celery._state import _set_task_join_will_block  # noqa: PLC0415 - celery's own switch
+
+    _set_task_join_will_block(True)
+
+
 # Fail fast to the caller (the bridge nacks, the sweeper retries later) instead of blocking.
 SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.5,
                      "interval_max": 1.0}

@@ -1,0 +1,118 @@
+"""The bridge killed mid-stream, and the broker gone for a while: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.persistence.db import unit_of_work
+from app.persistence.models import DeadLetter, InboundEvent
+from tests.e2e.bridge_fixtures import metric, publish, start_bridge
+from tests.messages import encode
+from tests.support import Worker, devstack, wait_for
+
+pytestmark = pytest.mark.fault
+ALERTS = "alerts.margin.v1"
+
+
+def alerts(prefix: str, n: int) -> list[tuple[bytes, dict[str, str]]]:
+    return [encode("margin_warning", {
+        "event_id": f"{prefix}-{i}", "event_type": "margin_warning", "account_id": f"acc-{i % 50}",
+        "status": "WARNING", "severity": "medium", "health_score": "42.00"},
+        "cloudevents", event_id=f"{prefix}-{i}") for i in range(n)]
+
+
+def recorded(prefix: str) -> int:
+    with unit_of_work() as session:
+        return int(session.scalar(select(func.count()).select_from(InboundEvent).where(
+            InboundEvent.consumer == "alerts",
+            InboundEvent.dedup_key.startswith(prefix + "-"))) or 0)
+
+
+@pytest.fixture
+def env(service_env: dict[str, str], pubsub_emulator: dict[str, str],
+        pubsub_topology: list[str]) -> dict[str, str]:
+    return {**service_env, **pubsub_emulator, "BRIDGE_METRICS_PORT": str(devstack.free_port())}
+
+
+def test_killing_the_bridge_mid_stream_loses_and_doubles_nothing(
+        env: dict[str, str], worker: Worker, tmp_path: Path) -> None:
+    prefix, total = f"kill-{uuid.uuid4().hex[:6]}", 2000
+    bridge = start_bridge(env, tmp_path / "first.log")
+    publisher = threading.Thread(target=publish, args=(ALERTS, alerts(prefix, total)))
+    publisher.start()
+    wait_for(lambda: recorded(prefix) >= 300, timeout=120, what="some messages relayed")
+    bridge.kill()
+    at_kill = recorded(prefix)
+    publisher.join(timeout=120)
+    second = start_bridge({**env, "BRIDGE_METRICS_PORT": "0"}, tmp_path / "second.log")
+    try:
+        # Messages the killed bridge held come back when their lease runs out.
+        wait_for(lambda: recorded(prefix) == total, timeout=240, interval=0.5,
+                 what="every message relayed after the restart")
+    finally:
+        assert second.stop() == 0
+    assert at_kill < total
+    with unit_of_work() as session:
+        lettered = session.scalar(select(func.count()).select_from(DeadLetter).where(
+            DeadLetter.subscription == "alerts"))
+    assert lettered == 0
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Any:
+    """A Redis of this test's own, so it can be stopped without touching the others."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed"
+    port = devstack.free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", str(tmp_path)]
+
+    class Broker:
+        url = f"redis://127.0.0.1:{port}/0"
+        process: subprocess.Popen[bytes] | None = None
+
+        def start(self) -> None:
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+            wait_for(lambda: devstack._ping(port), timeout=10, what="redis up")
+
+        def stop(self) -> None:
+            if self.process is not None:
+                self.process.terminate()
+                self.process.wait(timeout=10)
+
+    broker = Broker()
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def test_a_broker_outage_acks_nothing_and_loses_nothing(
+        env: dict[str, str], own_broker: Any, tmp_path: Path) -> None:
+    prefix, total = f"outage-{uuid.uuid4().hex[:6]}", 60
+    broker_env = {**env, "CELERY_BROKER_URL": own_broker.url,
+                  "CELERY_RESULT_BACKEND": own_broker.url.replace("/0", "/1")}
+    worker = Worker(broker_env, tmp_path / "worker.log", queues="alerts").start()
+    bridge = start_bridge(broker_env, tmp_path / "bridge.log")
+    port = broker_env["BRIDGE_METRICS_PORT"]
+    try:
+        own_broker.stop()
+        publish(ALERTS, alerts(prefix, total))
+        wait_for(lambda: metric(port, "bridge_messages_nacked", subscription="alerts") >= 5,
+                 timeout=60, what="nacks while the broker is down")
+        assert metric(port, "bridge_messages_enqueued", subscription="alerts") == 0
+        assert recorded(prefix) == 0
+        own_broker.start()
+        wait_for(lambda: recorded(prefix) == total, timeout=180, interval=0.5,
+                 what="everything through after the broker is back")
+        assert metric(port, "bridge_messages_enqueued", subscription="alerts") >= total
+    finally:
+        bridge.stop()
+        worker.stop()
