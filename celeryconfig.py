@@ -42,7 +42,8 @@ worker_prefetch_multiplier = 1
 task_soft_time_limit = _settings.celery_task_soft_time_limit
 task_time_limit = _settings.celery_task_time_limit
 task_track_started = True
-task_send_sent_event = True
+# Workers emit task events (Flower reads them); producers do not add a second publish per send.
+task_send_sent_event = False
 worker_send_task_events = True
 result_expires = 7 * 24 * 3600
 result_extended = True

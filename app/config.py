@@ -49,6 +49,10 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/fusion"
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # A round trip per checkout; off by default because a dropped connection already
+    # invalidates the pool and tasks retry OperationalError.
+    database_pre_ping: bool = False
+    api_key_cache_seconds: float = Field(default=30.0, ge=0)
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     celery_result_backend: str = "redis://127.0.0.1:6379/1"
     # Redis redelivers a reserved-but-unacked message after this many seconds. It must exceed

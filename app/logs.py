@@ -38,7 +38,9 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        # Celery passes task args, kwargs and return values as `extra`: they may hold personal
+        # data and they cost a serialisation per line, so foreign extras are not rendered.
+        foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

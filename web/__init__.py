@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.config import Settings, get_settings
 from app.domain.errors import DomainError
+from app.services.apikeys import PrincipalCache
 from web.logging import install_request_context
 from web.problems import ApiProblem, from_domain_error, from_validation_error, problem
 
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     install_request_context(app)
     app.config["SETTINGS"] = settings or get_settings()
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.config["PRINCIPALS"] = PrincipalCache(app.config["SETTINGS"].api_key_cache_seconds)
     blueprints = (health.bp, escrows.bp, settlement.bp, risk.bp, compliance.bp, admin.bp,
                   openapi.bp)
     for blueprint in blueprints:

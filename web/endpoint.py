@@ -60,8 +60,9 @@ def _authenticate(session: Session, settings: Settings, scope: str) -> Principal
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiProblem(401, "unauthenticated", "send Authorization: Bearer <api key>",
                          headers=challenge)
-    principal = apikeys.authenticate(session, token.strip(),
-                                     settings.api_key_pepper.get_secret_value())
+    cache: apikeys.PrincipalCache = current_app.config["PRINCIPALS"]
+    principal = cache.authenticate(session, token.strip(),
+                                   settings.api_key_pepper.get_secret_value())
     if principal is None:
         raise ApiProblem(401, "invalid_api_key", "the API key is unknown or revoked",
                          headers=challenge)

@@ -13,19 +13,20 @@ from app.config import get_settings
 
 
 @lru_cache(maxsize=4)
-def _engine_for(url: str, pool_size: int) -> Engine:
+def _engine_for(url: str, pool_size: int, pre_ping: bool) -> Engine:
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
-        future=True,
+        pool_pre_ping=pre_ping,
+        pool_recycle=1800,
     )
 
 
 def get_engine() -> Engine:
     settings = get_settings()
-    return _engine_for(settings.database_url, settings.database_pool_size)
+    return _engine_for(settings.database_url, settings.database_pool_size,
+                       settings.database_pre_ping)
 
 
 @lru_cache(maxsize=4)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -71,3 +73,33 @@ def revoke_api_key(session: Session, key_id: str) -> bool:
 
 def list_api_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+
+
+class PrincipalCache:
+    """Verified keys for a short while, so a busy API does not read the key table per request.
+
+    A revocation therefore takes effect within `ttl` seconds in each process; ttl=0 disables.
+    Only successes are cached, keyed by a digest of the presented key, never the key itself.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 4096) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, session: Session, presented: str, pepper: str = "") -> Principal | None:
+        if self.ttl <= 0:
+            return authenticate(session, presented, pepper)
+        digest = hashlib.sha256(presented.encode()).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        principal = authenticate(session, presented, pepper)
+        if principal is not None:
+            with self._lock:
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+                self._entries[digest] = (now + self.ttl, principal)
+        return principal

@@ -35,15 +35,7 @@ def _kind(account_id: str) -> str:
     return "customer"
 
 
-def lock_balances(session: Session, asset: str, *account_ids: str) -> dict[str, LedgerBalance]:
-    """Create missing balance rows, then lock them all in sorted order so that two transfers
-    between the same accounts in opposite directions cannot deadlock."""
-    ids = sorted(set(account_ids))
-    rows = [
-        {"account_id": a, "asset": asset, "kind": _kind(a), "no_overdraft": _kind(a) != "external"}
-        for a in ids
-    ]
-    session.execute(insert(LedgerBalance).values(rows).on_conflict_do_nothing())
+def _select_locked(session: Session, asset: str, ids: list[str]) -> dict[str, LedgerBalance]:
     locked = session.scalars(
         select(LedgerBalance)
         .where(LedgerBalance.asset == asset, LedgerBalance.account_id.in_(ids))
@@ -52,6 +44,21 @@ def lock_balances(session: Session, asset: str, *account_ids: str) -> dict[str, 
         .execution_options(populate_existing=True)
     ).all()
     return {b.account_id: b for b in locked}
+
+
+def lock_balances(session: Session, asset: str, *account_ids: str) -> dict[str, LedgerBalance]:
+    """Lock the balance rows in sorted order, so that two transfers between the same accounts
+    in opposite directions cannot deadlock; rows seen for the first time are created first."""
+    ids = sorted(set(account_ids))
+    locked = _select_locked(session, asset, ids)
+    missing = [a for a in ids if a not in locked]
+    if not missing:
+        return locked
+    session.execute(insert(LedgerBalance).values([
+        {"account_id": a, "asset": asset, "kind": _kind(a), "no_overdraft": _kind(a) != "external"}
+        for a in missing
+    ]).on_conflict_do_nothing())
+    return _select_locked(session, asset, ids)
 
 
 def open_transfer(
@@ -64,29 +71,34 @@ def open_transfer(
     amount: Decimal,
     pending: bool,
 ) -> LedgerTransfer:
-    """Create a transfer once. A replay with the same terms returns the first one."""
+    """Create a transfer once. A replay with the same terms returns the first one.
+
+    The balances are locked before the insert, so the insert's outcome decides alone whether
+    this call applies the amounts; a refusal afterwards rolls the insert back with them.
+    """
     balances = lock_balances(session, asset, debit_account, credit_account)
-    existing = session.get(LedgerTransfer, transfer_id)
-    if existing is not None:
-        terms = (existing.debit_account, existing.credit_account, existing.asset, existing.amount)
+    inserted = session.scalars(
+        insert(LedgerTransfer)
+        .values(transfer_id=transfer_id, debit_account=debit_account,
+                credit_account=credit_account, asset=asset, amount=amount,
+                status=(TransferStatus.PENDING if pending else TransferStatus.POSTED).value,
+                resolved_at=None if pending else utcnow())
+        .on_conflict_do_nothing(index_elements=[LedgerTransfer.transfer_id])
+        .returning(LedgerTransfer)
+    ).one_or_none()
+    if inserted is None:
+        transfer = session.get(LedgerTransfer, transfer_id)
+        assert transfer is not None
+        terms = (transfer.debit_account, transfer.credit_account, transfer.asset,
+                 transfer.amount)
         if terms != (debit_account, credit_account, asset, amount):
             raise Conflict(f"transfer {transfer_id} exists with other terms",
                            code="transfer_conflict")
-        return existing
+        return transfer
     rules.open_transfer(balances[debit_account], balances[credit_account], amount,
                         pending=pending)
-    transfer = LedgerTransfer(
-        transfer_id=transfer_id,
-        debit_account=debit_account,
-        credit_account=credit_account,
-        asset=asset,
-        amount=amount,
-        status=(TransferStatus.PENDING if pending else TransferStatus.POSTED).value,
-        resolved_at=None if pending else utcnow(),
-    )
-    session.add(transfer)
     session.flush()
-    return transfer
+    return inserted
 
 
 def resolve_transfer(session: Session, transfer_id: str, target: TransferStatus) -> None:
