@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 import devstack  # noqa: E402
+import pubsub_emulator  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("FUSION_DATA_DIR") or ROOT / ".fusion").resolve()
 LOGS = DATA_DIR / "logs"
@@ -87,6 +88,30 @@ def start_services() -> None:
         print(f"  private Redis:      {url}")
 
 
+def start_pubsub() -> bool:
+    """PUBSUB_EMULATOR_HOST or a configured project if given, else a private emulator when
+    gcloud is installed; without either the rest runs and the bridge does not."""
+    if os.environ.get("PUBSUB_EMULATOR_HOST"):
+        print(f"  Pub/Sub emulator:   {os.environ['PUBSUB_EMULATOR_HOST']} (given)")
+    elif os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") and os.environ.get("PUBSUB_PROJECT_ID"):
+        print(f"  Pub/Sub project:    {os.environ['PUBSUB_PROJECT_ID']} (given)")
+    else:
+        try:
+            host = pubsub_emulator.ensure_emulator(DATA_DIR / "pubsub")
+        except pubsub_emulator.MissingBinary as exc:
+            print(f"  Pub/Sub: not started ({exc}); the bridge and outbox relay stay off")
+            return False
+        os.environ["PUBSUB_EMULATOR_HOST"] = host
+        print(f"  Pub/Sub emulator:   {host} (private)")
+    done = subprocess.run([sys.executable, "-c", "from cli.main import cli; cli()", "pubsub",
+                           "init"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
+    if done.returncode:
+        raise RunError(f"pubsub init failed:\n{(done.stdout + done.stderr)[-800:]}")
+    print("  Pub/Sub topics and subscriptions provisioned")
+    return True
+
+
 def migrate() -> None:
     cmd = [sys.executable, "-c", "from cli.main import cli; cli()", "db", "upgrade"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
@@ -117,11 +142,16 @@ def dev_api_key() -> str:
     return key
 
 
-def commands(port: int, host: str) -> dict[str, list[str]]:
+def commands(port: int, host: str, *, pubsub: bool) -> dict[str, list[str]]:
     py, level = sys.executable, os.environ.get("LOG_LEVEL", "INFO").upper()
     celery = [py, "-m", "celery", "-A", "tasks"]
+    # No control socket: its default path is shared by every gunicorn of this user.
     cmds = {"api": [py, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                    "--graceful-timeout", "10", "--access-logfile", "-", "web.wsgi:app"]}
+                    "--no-control-socket", "--graceful-timeout", "10", "--access-logfile", "-",
+                    "web.wsgi:app"]}
+    if pubsub:
+        cmds["bridge"] = [py, "-m", "bridges"]
+        cmds["outbox-relay"] = [py, "-m", "bridges", "outbox"]
     for name, (queues, concurrency) in WORKERS.items():
         cmds[f"worker-{name}"] = [*celery, "worker", "-Q", queues, "-c", str(concurrency),
                                   "-n", f"{name}@{host}", "-E", "--loglevel", level]
@@ -131,6 +161,10 @@ def commands(port: int, host: str) -> dict[str, list[str]]:
 
 
 def spawn(name: str, args: list[str]) -> Child:
+    env = dict(os.environ)
+    if name in ("bridge", "outbox-relay"):
+        env["BRIDGE_METRICS_PORT"] = str(devstack.free_port())
+        print(f"  {name} metrics:   http://127.0.0.1:{env['BRIDGE_METRICS_PORT']}/metrics")
     log = LOGS / f"{name}.log"
     with log.open("ab") as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(args)}\n".encode())
@@ -138,7 +172,7 @@ def spawn(name: str, args: list[str]) -> Child:
         # Own process group: Ctrl-C reaches only us, we stop each child once, and killpg
         # can reach the pool processes a dead child leaves behind.
         proc = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, process_group=0)
+                                stderr=subprocess.STDOUT, process_group=0, env=env)
     print(f"  {name:<18} pid {proc.pid:<8} log {_show(log)}")
     return Child(name, proc, log)
 
@@ -225,6 +259,8 @@ def main() -> int:
     # Stop the private servers at exit only if this run started them (none was up before).
     private = not (os.environ.get("DATABASE_URL") and os.environ.get("CELERY_BROKER_URL"))
     owned = private and not any(devstack.status(DATA_DIR).values())
+    emulator_owned = (not os.environ.get("PUBSUB_EMULATOR_HOST")
+                      and pubsub_emulator.status(DATA_DIR / "pubsub") is None)
     code = 0
     try:
         LOGS.mkdir(parents=True, exist_ok=True)
@@ -232,9 +268,10 @@ def main() -> int:
         port = api_port()
         start_services()
         migrate()
+        pubsub = start_pubsub()
         key = dev_api_key()
-        children.extend(spawn(name, args)
-                        for name, args in commands(port, socket.gethostname()).items())
+        children.extend(spawn(name, args) for name, args in
+                        commands(port, socket.gethostname(), pubsub=pubsub).items())
         wait_ready(children, port, [f"{name}@{socket.gethostname()}" for name in WORKERS])
         banner(port, key, children)
         while True:
@@ -245,7 +282,8 @@ def main() -> int:
     except devstack.MissingBinary as exc:
         print(f"run: {exc}", file=sys.stderr)
         code = 2
-    except (RunError, devstack.StartupError, subprocess.TimeoutExpired) as exc:
+    except (RunError, devstack.StartupError, pubsub_emulator.StartupError,
+            subprocess.TimeoutExpired) as exc:
         print(f"run: {exc}", file=sys.stderr)
         code = 1
     except Exception:  # e.g. an unreachable DATABASE_URL: show it, but still clean up
@@ -254,6 +292,9 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
     stop_children(children)
+    if emulator_owned and pubsub_emulator.status(DATA_DIR / "pubsub") is not None:
+        pubsub_emulator.stop_emulator(DATA_DIR / "pubsub")
+        print("  stopped the private Pub/Sub emulator")
     if owned and any(devstack.status(DATA_DIR).values()):
         try:
             devstack.stop_all(DATA_DIR)
