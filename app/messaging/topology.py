@@ -46,13 +46,10 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         {**dict.fromkeys(ESCROW_EVENTS, "settlement.apply_chain_event"),
          **dict.fromkeys(SETTLEMENT_STATUS_EVENTS, "settlement.apply_settlement_event")},
     ),
-    # Escrows that open or close change their payer's collateral; approvals and settlement
-    # statuses change nothing the risk engine values and are only recorded.
+    # Consumers that do not exist yet still get every event, recorded for when they land.
     Subscription("risk-events", SETTLEMENT_EVENTS, "risk",
-                 {**dict.fromkeys(ESCROW_EVENTS + SETTLEMENT_STATUS_EVENTS, "risk.record_event"),
-                  **dict.fromkeys(("EscrowDeployed", "EscrowCreated", "EscrowReleased",
-                                   "EscrowRefunded"), "risk.apply_escrow_event")}),
-    Subscription("risk-prices", MARKET_PRICES, "risk", {"PriceUpdated": "risk.apply_price"}),
+                 dict.fromkeys(ESCROW_EVENTS + SETTLEMENT_STATUS_EVENTS, "risk.record_event")),
+    Subscription("risk-prices", MARKET_PRICES, "risk", {"PriceUpdated": "risk.record_event"}),
     Subscription("alerts", ALERTS_MARGIN, "alerts", dict.fromkeys(MARGIN_EVENTS,
                                                                  "alerts.record_event")),
 )
