@@ -65,6 +65,12 @@ beat_schedule = {
         "schedule": _settings.command_sweep_interval_seconds,
         "options": {"expires": _settings.command_sweep_interval_seconds},
     },
+    # Checks and screenings accepted but never sent (the send after commit was lost).
+    "resend-pending-compliance": {
+        "task": "compliance.resend_pending",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 timezone = "UTC"
 enable_utc = True

@@ -296,15 +296,17 @@ class Stack:
             "CELERY_BROKER_URL": broker,
             "CELERY_RESULT_BACKEND": backend,
             "LOG_LEVEL": "WARNING",
+            # Bench parties have no KYC cases; the gate still runs every check (and costs the
+            # same), it just does not hold them for a missing approval.
+            "KYC_REQUIRED_FOR_SETTLEMENT": "false",
         }
         os.environ.update(self.env)
         from app.config import get_settings  # noqa: PLC0415
 
         get_settings.cache_clear()
         _quiet_app_logging()
-        from alembic.config import Config  # noqa: PLC0415
-
         from alembic import command  # noqa: PLC0415
+        from alembic.config import Config  # noqa: PLC0415
 
         command.upgrade(Config(str(ROOT / "alembic.ini")), "heads")  # areas may branch
         if private_broker:
@@ -566,7 +568,7 @@ def fund_accounts(prefix: str, count: int, amount: str, asset: str = "USD",
                 accepted = intake.request_deposit(session, decimals, account_id=account,
                                                   asset=asset, amount=amount)
                 outcome = settlement.process_command(session, accepted.command_id,
-                                                     datetime.now(UTC))
+                                                     datetime.now(UTC), get_settings())
                 if outcome.status != "settled":
                     raise BenchError(f"deposit into {account} {outcome.status}: "
                                      f"{outcome.reason}")

@@ -140,7 +140,8 @@ def settlement_command(accounts: list[str], ops: int) -> dict[str, Any]:
 
     def settle() -> None:
         with unit_of_work() as session:
-            outcome = settlement.process_command(session, next(pending), datetime.now(UTC))
+            outcome = settlement.process_command(session, next(pending), datetime.now(UTC),
+                                                 get_settings())
         if outcome.status != "settled":
             raise BenchError(f"diagnostic settlement {outcome.status}: {outcome.reason}")
 

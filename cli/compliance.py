@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import click
+
+from app.config import get_settings
+from app.domain.errors import DomainError
+from app.persistence.db import unit_of_work
 
 
 @click.group()
@@ -13,3 +20,97 @@ def sanctions() -> None:
 @click.group()
 def compliance() -> None:
     """Compliance: KYC, AML, screening."""
+
+
+def _echo(value: object) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+@sanctions.command("load")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--label", default=None, help="A name for this version (default: dir@sha).")
+@click.option("--no-rescreen", is_flag=True, help="Do not queue the batch re-screen.")
+def sanctions_load(directory: Path, label: str | None, no_rescreen: bool) -> None:
+    """Load an OFAC SDN directory (sdn.csv, alt.csv, add.csv) as the new list version."""
+    from app.services.compliance.sanctions_loader import load_directory  # noqa: PLC0415
+    from tasks.compliance import send_rescreen  # noqa: PLC0415
+
+    try:
+        with unit_of_work() as session:
+            outcome = load_directory(session, directory, label=label,
+                                     rescreen_after=not no_rescreen)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    # Queued only after the version is committed, so the batch never sees a missing list.
+    if outcome.rescreen_run_id is not None:
+        send_rescreen(outcome.rescreen_run_id)
+    _echo(outcome.as_dict())
+    if not outcome.created:
+        click.echo("identical to the active version: nothing loaded", err=True)
+
+
+@sanctions.command("status")
+def sanctions_status() -> None:
+    """The active list version and the latest re-screen runs with their progress."""
+    from app.services.compliance import lists, rescreen  # noqa: PLC0415
+
+    with unit_of_work() as session:
+        active = lists.active_version(session)
+        if active is None:
+            raise click.ClickException("no sanctions list is loaded")
+        _echo({**lists.version_summary(session, active.version_id),
+               "rescreens": [rescreen.run_view(r) for r in rescreen.latest_runs(session)]})
+
+
+@sanctions.command("rescreen")
+@click.argument("run_id", required=False)
+def sanctions_rescreen(run_id: str | None) -> None:
+    """Send a re-screen run's unfinished chunks again (default: a new run on the active list)."""
+    from app.services.compliance import lists, rescreen  # noqa: PLC0415
+    from tasks.compliance import send_rescreen  # noqa: PLC0415
+
+    with unit_of_work() as session:
+        if run_id is None:
+            active = lists.active_version(session)
+            if active is None:
+                raise click.ClickException("no sanctions list is loaded")
+            run_id = rescreen.start_run(session, active.version_id)
+    send_rescreen(run_id)
+    click.echo(f"re-screen run {run_id} queued")
+
+
+@sanctions.command("screen")
+@click.argument("names", nargs=-1)
+@click.option("--address", "addresses", multiple=True, help="A crypto address; repeatable.")
+def sanctions_screen(names: tuple[str, ...], addresses: tuple[str, ...]) -> None:
+    """Screen names and addresses against the active list now; nothing is stored."""
+    from app.services.compliance import lists, screening  # noqa: PLC0415
+
+    with unit_of_work() as session:
+        active = lists.active_version(session)
+        if active is None:
+            raise click.ClickException("no sanctions list is loaded")
+        index = screening.index_for(session, active.version_id)
+        _echo(screening.screen(index, active.version_id, get_settings(), list(names),
+                               [a.lower() for a in addresses]))
+
+
+@compliance.command("gate")
+@click.argument("party")
+def compliance_gate(party: str) -> None:
+    """The settlement gate's decision for a party, with its reasons."""
+    from app.services.compliance.gate import party_gate  # noqa: PLC0415
+
+    with unit_of_work() as session:
+        _echo(party_gate(session, party, get_settings()).as_dict())
+
+
+@compliance.command("resend")
+@click.option("--older-than", default=60, show_default=True, help="Seconds pending.")
+def compliance_resend(older_than: int) -> None:
+    """Re-send AML checks and screenings accepted but still pending (a send lost after
+    commit); what the `compliance.resend_pending` task does on a schedule."""
+    from tasks.compliance import resend_pending  # noqa: PLC0415
+
+    sent = resend_pending(older_than_seconds=older_than)
+    click.echo(f"re-sent {sent['checks']} check(s) and {sent['screenings']} screening(s)")

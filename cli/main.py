@@ -84,9 +84,8 @@ def db() -> None:
 @db.command("upgrade")
 @click.option("--revision", default="heads", show_default=True)
 def db_upgrade(revision: str) -> None:
-    from alembic.config import Config  # noqa: PLC0415
-
     from alembic import command  # noqa: PLC0415 - only this command needs alembic
+    from alembic.config import Config  # noqa: PLC0415
 
     _settings()
     command.upgrade(Config(str(ROOT / "alembic.ini")), revision)

@@ -44,7 +44,7 @@ REDIS_MISSING = (
 )
 
 
-class MissingBinary(RuntimeError):  # noqa: N818 - name is part of the public API
+class MissingBinary(RuntimeError):
     """A server binary is not installed; the message says how to get it."""
 
 

@@ -15,9 +15,7 @@ from tasks.celery_app import fusion_task
 def apply_chain_event(event: dict[str, Any], message_id: str | None = None) -> dict[str, Any]:
     settings = get_settings()
     with unit_of_work() as session:
-        outcome = chain_events.apply_chain_event(session, event, datetime.now(UTC),
-                                                 settings.asset_decimals,
-                                                 settings.chain_escrow_asset)
+        outcome = chain_events.apply_chain_event(session, event, datetime.now(UTC), settings)
     return {"dedup_key": event["dedup_key"], "outcome": outcome}
 
 

@@ -30,7 +30,7 @@ def approve_escrow(command_id: str) -> dict[str, Any]:
 @fusion_task("settlement.release_escrow")
 def release_escrow(command_id: str) -> dict[str, Any]:
     with unit_of_work() as session:
-        return escrows.release_escrow(session, command_id, _now()).as_dict()
+        return escrows.release_escrow(session, command_id, _now(), get_settings()).as_dict()
 
 
 @fusion_task("settlement.refund_escrow")
@@ -43,4 +43,5 @@ def refund_escrow(command_id: str) -> dict[str, Any]:
 @fusion_task("settlement.process_command")
 def process_command(command_id: str) -> dict[str, Any]:
     with unit_of_work() as session:
-        return settlement.process_command(session, command_id, _now()).as_dict()
+        return settlement.process_command(session, command_id, _now(),
+                                          get_settings()).as_dict()

@@ -23,6 +23,8 @@ TEST_ENV = {
     "FUSION_ENV": "test",
     "LOG_LEVEL": "INFO",
     "ESCROW_REFUND_GRACE_SECONDS": "1",
+    # Settlement tests would all wait for KYC otherwise; the gate tests turn it on themselves.
+    "KYC_REQUIRED_FOR_SETTLEMENT": "false",
 }
 
 
@@ -38,9 +40,8 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     from app.config import get_settings  # noqa: PLC0415 - settings must see the env above
 
     get_settings.cache_clear()
-    from alembic.config import Config  # noqa: PLC0415
-
     from alembic import command  # noqa: PLC0415
+    from alembic.config import Config  # noqa: PLC0415
 
     command.upgrade(Config(str(ROOT / "alembic.ini")), "heads")
     if private_broker:

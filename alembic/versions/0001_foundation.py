@@ -8,9 +8,8 @@ Create Date: 2026-11-28 04:23:40.929379
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = '0001'
 down_revision: str | None = None

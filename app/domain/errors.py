@@ -40,3 +40,9 @@ class GuardFailed(DomainError):
 
 class InsufficientFunds(GuardFailed):
     code = "insufficient_funds"
+
+
+class Held(DomainError):
+    """Not refused, not yet allowed: the command waits (in `received`) and is tried again."""
+
+    code = "held"

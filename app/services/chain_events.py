@@ -12,12 +12,16 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from app.config import Settings
+from app.domain.compliance.gate import GateStatus
 from app.domain.escrow import EscrowStatus
 from app.domain.ledger import TransferStatus
 from app.domain.money import from_base_units
 from app.persistence.models import EscrowApproval, EscrowRecord, InboundEvent, new_id
 from app.services import escrows, ledger
 from app.services.commands import apply_reported_status
+from app.services.compliance.alerts import raise_chain_fact_alert
+from app.services.compliance.gate import party_gate
 
 CONSUMER = "settlement"
 CREATION = ("EscrowDeployed", "EscrowCreated")
@@ -45,7 +49,7 @@ def record(session: Session, consumer: str, event: Mapping[str, Any], *,
 
 
 def apply_chain_event(session: Session, event: Mapping[str, Any], now: datetime,
-                      decimals: Mapping[str, int], asset: str) -> str:
+                      settings: Settings) -> str:
     """Apply one escrow event; returns what happened (applied, waiting, ignored, duplicate)."""
     contract = contract_of(event["event_type"], event["data"])
     # One contract's events apply one at a time, whichever subscription thread sent them.
@@ -54,20 +58,19 @@ def apply_chain_event(session: Session, event: Mapping[str, Any], now: datetime,
     row = record(session, CONSUMER, event, aggregate_id=contract, status="waiting")
     if row is None:
         return "duplicate"
-    outcome = _apply(session, row, now, decimals, asset)
+    outcome = _apply(session, row, now, settings)
     if row.event_type in CREATION and outcome == "applied":
-        _apply_waiting(session, contract, now, decimals, asset)
+        _apply_waiting(session, contract, now, settings)
     return outcome
 
 
-def _apply(session: Session, row: InboundEvent, now: datetime, decimals: Mapping[str, int],
-           asset: str) -> str:
+def _apply(session: Session, row: InboundEvent, now: datetime, settings: Settings) -> str:
     data = row.payload
     record_ = session.scalars(select(EscrowRecord).where(
         EscrowRecord.contract_address == row.aggregate_id).with_for_update()).one_or_none()
     if row.event_type in CREATION:
         note = _create_or_merge(session, row.event_type, data, existing=record_, now=now,
-                                decimals=decimals, asset=asset)
+                                settings=settings)
         return _done(row, now, "applied", note)
     if record_ is None:
         row.note = "escrow not known yet; applied when it appears"
@@ -76,7 +79,7 @@ def _apply(session: Session, row: InboundEvent, now: datetime, decimals: Mapping
         return _approve(session, row, record_, now)
     target = (EscrowStatus.RELEASED if row.event_type == "EscrowReleased"
               else EscrowStatus.REFUNDED)
-    return _finish(session, row, record_, target, now)
+    return _finish(session, row, record_, target, now=now, settings=settings)
 
 
 def _done(row: InboundEvent, now: datetime, status: str, note: str | None = None) -> str:
@@ -85,7 +88,7 @@ def _done(row: InboundEvent, now: datetime, status: str, note: str | None = None
 
 
 def _terms(event_type: str, data: Mapping[str, Any], now: datetime,
-           decimals: Mapping[str, int], asset: str) -> dict[str, Any]:
+           settings: Settings) -> dict[str, Any]:
     if event_type == "EscrowDeployed":
         release_time = now + timedelta(seconds=int(data["release_delay"]))
     elif isinstance(data["release_time"], int):
@@ -97,15 +100,17 @@ def _terms(event_type: str, data: Mapping[str, Any], now: datetime,
         "payer": data["payer"], "payee": data["payee"],
         # The contract encodes "no arbiter" as the zero address.
         "arbiter": None if not arbiter or not arbiter.removeprefix("0x").strip("0") else arbiter,
-        "amount": from_base_units(data["amount"], asset, decimals).amount,
+        "amount": from_base_units(data["amount"], settings.chain_escrow_asset,
+                                  settings.asset_decimals).amount,
         "approvals_required": int(data["approvals_required"]), "release_time": release_time,
     }
 
 
 def _create_or_merge(session: Session, event_type: str, data: Mapping[str, Any], *,
                      existing: EscrowRecord | None, now: datetime,
-                     decimals: Mapping[str, int], asset: str) -> str | None:
-    terms = _terms(event_type, data, now, decimals, asset)
+                     settings: Settings) -> str | None:
+    terms = _terms(event_type, data, now, settings)
+    asset = settings.chain_escrow_asset
     if existing is not None:
         # The second description of a known escrow never resets it; it may only fill gaps.
         if event_type == "EscrowCreated":
@@ -148,7 +153,7 @@ def _approve(session: Session, row: InboundEvent, record_: EscrowRecord, now: da
 
 
 def _finish(session: Session, row: InboundEvent, record_: EscrowRecord, target: EscrowStatus,
-            now: datetime) -> str:
+            *, now: datetime, settings: Settings) -> str:
     """A release or refund the chain reports has happened: record it whatever our guards say."""
     if record_.status == target.value:
         return _done(row, now, "ignored", f"escrow already {target.value}")
@@ -161,11 +166,26 @@ def _finish(session: Session, row: InboundEvent, record_: EscrowRecord, target: 
         ledger.resolve_transfer(session, record_.funding_transfer_id, TransferStatus.VOIDED)
     previous, record_.status = record_.status, target.value
     escrows.publish_state_change(session, record_, previous)
+    if target is EscrowStatus.RELEASED:
+        _alert_on_held_parties(session, row, record_, settings)
     return _done(row, now, "applied")
 
 
+def _alert_on_held_parties(session: Session, row: InboundEvent, record_: EscrowRecord,
+                           settings: Settings) -> None:
+    """The money moved on chain whatever our gate says; a party it holds raises an alert."""
+    for party in (record_.payer, record_.payee):
+        decision = party_gate(session, party, settings)
+        if decision.status is not GateStatus.CLEAR:
+            raise_chain_fact_alert(session, party=party, decision=decision,
+                                   fact_key=row.dedup_key,
+                                   details={"escrow_id": record_.escrow_id,
+                                            "contract_address": record_.contract_address,
+                                            "event_type": row.event_type})
+
+
 def _apply_waiting(session: Session, contract: str, now: datetime,
-                   decimals: Mapping[str, int], asset: str) -> None:
+                   settings: Settings) -> None:
     waiting = session.scalars(
         select(InboundEvent)
         .where(InboundEvent.consumer == CONSUMER, InboundEvent.aggregate_id == contract,
@@ -174,7 +194,7 @@ def _apply_waiting(session: Session, contract: str, now: datetime,
         .with_for_update()
     ).all()
     for row in waiting:
-        _apply(session, row, now, decimals, asset)
+        _apply(session, row, now, settings)
 
 
 def apply_status_event(session: Session, event: Mapping[str, Any], now: datetime) -> str:

@@ -14,8 +14,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.domain.commands import TASK_FOR_COMMAND, CommandStatus, CommandType, advance
-from app.domain.errors import Conflict, DomainError, NotFound
-from app.persistence.models import Command
+from app.domain.errors import Conflict, DomainError, Held, NotFound
+from app.persistence.models import Command, EscrowRecord
 from app.services.outbox import SETTLEMENT_RESULTS, record_event
 
 
@@ -110,13 +110,29 @@ def run_command(session: Session, command_id: str, now: datetime, handler: Handl
             _move(command, CommandStatus.VALIDATED, now)
             _move(command, CommandStatus.SETTLING, now)
             handler(session, command, now)
+    except Held as hold:
+        # Stays `received` with the reason shown; the sweeper offers it again later.
+        session.refresh(command)
+        command.reason, command.reason_detail = hold.code, hold.message[:2000]
+        _show_on_escrow(session, command, hold)
+        return Outcome(command_id, command.status, hold.code)
     except DomainError as refusal:
         # The savepoint rollback expired the row; reload it before recording the failure.
         session.refresh(command)
+        _show_on_escrow(session, command, refusal)
         return _fail(session, command, now, refusal.code, refusal.message)
     _move(command, CommandStatus.SETTLED, now)
+    command.reason = command.reason_detail = None
     _publish(session, command, "command.settled")
     return Outcome(command_id, command.status)
+
+
+def _show_on_escrow(session: Session, command: Command, cause: DomainError) -> None:
+    """A compliance hold or refusal is shown on the escrow itself, not only on the command."""
+    if command.escrow_id and cause.code.startswith("compliance_"):
+        escrow = session.get(EscrowRecord, command.escrow_id)
+        if escrow is not None:
+            escrow.hold_reason = f"{cause.code}: {cause.message}"[:2000]
 
 
 def _fail(session: Session, command: Command, now: datetime, reason: str,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.domain.commands import CommandType
 from app.domain.errors import NotFound
 from app.domain.escrow import Escrow, EscrowStatus, check_terms, normalise_party
@@ -18,6 +19,7 @@ from app.persistence.models import Command, EscrowApproval, EscrowRecord
 from app.services import ledger
 from app.services.commands import Outcome, run_command
 from app.services.outbox import SETTLEMENT_RESULTS, record_event
+from app.services.settlement_gate import require_clear
 
 
 def funding_transfer_id(escrow_id: str) -> str:
@@ -117,15 +119,20 @@ def settle_release(session: Session, record: EscrowRecord) -> None:
                          amount=record.amount, pending=False)
 
 
-def release_escrow(session: Session, command_id: str, now: datetime) -> Outcome:
+def release_escrow(session: Session, command_id: str, now: datetime,
+                   settings: Settings) -> Outcome:
+    """An API-initiated release: the escrow's guards, then the compliance gate on both parties
+    (blocked refuses, review holds; either way the funds stay in the escrow)."""
     def handle(session: Session, command: Command, now: datetime) -> None:
         assert command.escrow_id
         record = load(session, command.escrow_id, lock=True)
         escrow = _to_domain(session, record)
         if not escrow.release(now):
             return
+        require_clear(session, (record.payer, record.payee), settings)
         settle_release(session, record)
         previous, record.status = record.status, escrow.status.value
+        record.hold_reason = None
         publish_state_change(session, record, previous)
 
     return run_command(session, command_id, now, handle,

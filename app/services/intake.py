@@ -6,7 +6,6 @@ client learns of a bad request at once (4xx) instead of from a failed task later
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -15,24 +14,12 @@ from sqlalchemy.orm import Session
 
 from app.domain.commands import CommandType
 from app.domain.errors import InvalidInput
-from app.domain.escrow import check_terms, normalise_party
+from app.domain.escrow import check_terms
 from app.domain.money import check_asset, parse_amount
+from app.domain.parties import check_account
 from app.persistence.models import new_id
 from app.services import escrows
 from app.services.commands import Accepted, accept_command
-from app.services.ledger import RESERVED_PREFIXES
-
-_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
-
-
-def check_account(value: str, field: str) -> str:
-    """Customer account ids and chain addresses; the external and escrow namespaces are ours."""
-    text = normalise_party(value)
-    if not _ACCOUNT.match(text) or text.startswith(RESERVED_PREFIXES):
-        raise InvalidInput(
-            f"{field} must be 1-128 characters of letters, digits and _.:@- and must not start "
-            f"with {' or '.join(RESERVED_PREFIXES)}", code="invalid_account", field=field)
-    return text
 
 
 def request_escrow(session: Session, decimals: Mapping[str, int], *, payer: str, payee: str,
@@ -103,3 +90,7 @@ def submit_settlement_command(
         amount=money.amount, deadline=deadline,
         counter_asset=counter.asset if counter else None,
         counter_amount=counter.amount if counter else None, payload=payload)
+
+
+__all__ = ["check_account", "request_deposit", "request_escrow", "request_escrow_action",
+           "submit_settlement_command"]

@@ -11,11 +11,8 @@ from sqlalchemy.orm import Session
 from app.domain import ledger as rules
 from app.domain.errors import Conflict, NotFound
 from app.domain.ledger import TransferStatus
+from app.domain.parties import ESCROW_PREFIX, EXTERNAL_PREFIX
 from app.persistence.models import LedgerBalance, LedgerTransfer, utcnow
-
-EXTERNAL_PREFIX = "external:"
-ESCROW_PREFIX = "escrow:"
-RESERVED_PREFIXES = (EXTERNAL_PREFIX, ESCROW_PREFIX)
 
 
 def external_account(asset: str, source: str = "bank") -> str:

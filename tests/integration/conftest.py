@@ -49,7 +49,8 @@ def fund(account: str, amount: str, asset: str = "USD") -> None:
     with unit_of_work() as session:
         accepted = intake.request_deposit(session, get_settings().asset_decimals,
                                           account_id=account, asset=asset, amount=amount)
-        outcome = settlement.process_command(session, accepted.command_id, datetime.now(UTC))
+        outcome = settlement.process_command(session, accepted.command_id, datetime.now(UTC),
+                                             get_settings())
     assert outcome.status == "settled"
 
 

@@ -113,3 +113,19 @@ def test_settlement_status_events_are_recorded_and_routed_to_risk_too(worker: Wo
     assert outcome(risk_task) == "recorded"
     wait_for(lambda: count(InboundEvent, InboundEvent.dedup_key == "sf-1") == 2,
              what="both consumers recorded")
+
+
+def test_a_chain_release_to_a_blocked_payee_is_recorded_and_raises_an_alert(
+        worker: Worker) -> None:
+    from app.persistence.compliance_models import ComplianceAlert  # noqa: PLC0415
+    from tests.integration.test_settlement_gate import reject_kyc  # noqa: PLC0415
+
+    contract, payer, payee = address(), address(), address()
+    outcome(publish("EscrowDeployed", deployed(contract, payer, payee)))
+    reject_kyc(payee)
+    assert outcome(publish("EscrowReleased", released(contract, payee))) == "applied"
+    assert escrow_for(contract) is not None
+    assert posted(payee, "ETH") == Decimal(1)
+    wait_for(lambda: count(ComplianceAlert, ComplianceAlert.party == payee,
+                           ComplianceAlert.kind == "chain_fact") == 1,
+             what="a compliance alert for the blocked payee")

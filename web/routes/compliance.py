@@ -1,7 +1,203 @@
-"""/v1/compliance routes."""
+"""/v1/compliance: KYC cases, AML checks and alerts, sanctions screenings, the gate."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from flask import Blueprint, request
+from flask.blueprints import BlueprintSetupState
+from pydantic import AwareDatetime, Field, StrictBool, StrictStr
+
+from app.domain.errors import NotFound
+from app.services.compliance import alerts, aml, gate, kyc, lists, rescreen, screening
+from app.services.compliance.pii import pii_cipher
+from tasks.compliance import send_check, send_screening
+from web.endpoint import Context, Reply, endpoint
+from web.problems import ApiProblem
+from web.schemas import Party, Request
 
 bp = Blueprint("compliance", __name__)
+WRITE, READ = "compliance:write", "compliance:read"
+Text = StrictStr
+
+
+@bp.record_once
+def _require_pii_key(state: BlueprintSetupState) -> None:
+    # create_app fails (and gunicorn with it) in production without PII_ENCRYPTION_KEY.
+    pii_cipher(state.app.config["SETTINGS"])
+
+
+class PersonalData(Request):
+    full_name: Text = Field(min_length=1, max_length=200)
+    date_of_birth: date | None = None
+    nationality: Text | None = Field(default=None, max_length=56)
+    country_of_residence: Text | None = Field(default=None, max_length=56)
+    address: Text | None = Field(default=None, max_length=500)
+    document_number: Text | None = Field(default=None, max_length=64)
+    email: Text | None = Field(default=None, max_length=254)
+    phone: Text | None = Field(default=None, max_length=32)
+
+
+class VerificationIn(Request):
+    photo_quality: Literal["high", "medium", "low"]
+    email_verified: StrictBool = False
+    phone_verified: StrictBool = False
+
+
+class KycCaseIn(Request):
+    case_id: Text | None = Field(default=None, min_length=1, max_length=64)
+    party: Party
+    document_type: Literal["passport", "national_id", "driving_licence", "residence_permit"]
+    personal_data: PersonalData
+    verification: VerificationIn
+
+
+class TransitionIn(Request):
+    to: Text = Field(examples=["in_review"])
+    reason: Text | None = Field(default=None, max_length=1000)
+    reviewer: Text = Field(min_length=1, max_length=200)
+
+
+class CheckIn(Request):
+    check_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    party: Party
+    counterparty: Party
+    amount: Text = Field(examples=["9500.00"])
+    asset: Text = Field(examples=["USD"])
+    type: Literal["deposit", "withdrawal", "internal_transfer", "external_transfer", "trade"]
+    country: Text | None = Field(default=None, examples=["DE"])
+    occurred_at: AwareDatetime
+
+
+class ScreeningIn(Request):
+    screening_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    party: Party
+    names: list[Text] = Field(default_factory=list, max_length=20)
+    addresses: list[Text] = Field(default_factory=list, max_length=20)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@endpoint(bp, "POST", "/v1/compliance/kyc-cases", scope=WRITE, body=KycCaseIn, status=201,
+          summary="Open a KYC case (pending); personal data is stored encrypted")
+def open_kyc_case(ctx: Context, body: KycCaseIn) -> Reply:
+    cipher = pii_cipher(ctx.settings)
+    opened = kyc.open_case(
+        ctx.session, cipher, party=body.party, document_type=body.document_type,
+        personal_data=body.personal_data.model_dump(mode="json", exclude_none=True),
+        photo_quality=body.verification.photo_quality,
+        email_verified=body.verification.email_verified,
+        phone_verified=body.verification.phone_verified, case_id=body.case_id)
+    if opened.screening_id is not None:
+        ctx.after_commit(send_screening, opened.screening_id)
+    return Reply(201 if opened.created else 200, kyc.case_view(ctx.session, opened.case, cipher))
+
+
+@endpoint(bp, "GET", "/v1/compliance/kyc-cases/{case_id}", scope=READ,
+          summary="A KYC case with its history and verification score; "
+                  "?reveal=personal_data needs compliance:write")
+def get_kyc_case(ctx: Context, case_id: str) -> Reply:
+    reveal = request.args.get("reveal") == "personal_data"
+    if reveal and not ctx.principal.allows(WRITE):
+        raise ApiProblem(403, "insufficient_scope", "revealing personal data needs "
+                         "the scope 'compliance:write'")
+    case = kyc.get_case(ctx.session, case_id)
+    return Reply(200, kyc.case_view(ctx.session, case, pii_cipher(ctx.settings), reveal=reveal))
+
+
+@endpoint(bp, "POST", "/v1/compliance/kyc-cases/{case_id}/transitions", scope=WRITE,
+          body=TransitionIn, summary="Move a KYC case; an illegal move is a 409")
+def transition_kyc_case(ctx: Context, body: TransitionIn, case_id: str) -> Reply:
+    case = kyc.transition_case(ctx.session, case_id, to=body.to, reason=body.reason,
+                               reviewer=body.reviewer, now=_now())
+    return Reply(200, kyc.case_view(ctx.session, case, pii_cipher(ctx.settings)))
+
+
+def _accepted(kind: str, ident: str, status: str) -> dict[str, Any]:
+    return {f"{kind}_id": ident, "status": status,
+            "status_url": f"/v1/compliance/{kind}s/{ident}"}
+
+
+@endpoint(bp, "POST", "/v1/compliance/checks", scope=WRITE, body=CheckIn, status=202,
+          summary="Check a transaction against the AML rules (check_id is idempotent)")
+def submit_check(ctx: Context, body: CheckIn) -> Reply:
+    accepted = aml.accept_check(ctx.session, ctx.settings.asset_decimals, now=_now(),
+                                **body.model_dump())
+    status = aml.get_check(ctx.session, accepted.check_id).status
+    if status == "pending":  # a replay re-sends: the first send may have been lost
+        ctx.after_commit(send_check, accepted.check_id)
+    return Reply(202, _accepted("check", accepted.check_id, status))
+
+
+@endpoint(bp, "GET", "/v1/compliance/checks/{check_id}", scope=READ,
+          summary="A check's score, level, every rule that fired with its evidence")
+def get_check(ctx: Context, check_id: str) -> Reply:
+    return Reply(200, aml.check_view(aml.get_check(ctx.session, check_id)))
+
+
+@endpoint(bp, "GET", "/v1/compliance/aml-alerts", scope=READ,
+          summary="Alerts, newest first; filter with ?party= &status= &kind= &limit=")
+def list_alerts(ctx: Context) -> Reply:
+    args = request.args
+    limit = int(args["limit"]) if args.get("limit", "").isdigit() else 100
+    found = alerts.list_alerts(ctx.session, party=args.get("party"), status=args.get("status"),
+                               kind=args.get("kind"), limit=limit)
+    return Reply(200, {"alerts": [alerts.alert_view(a) for a in found]})
+
+
+@endpoint(bp, "GET", "/v1/compliance/aml-alerts/{alert_id}", scope=READ, summary="An alert")
+def get_alert(ctx: Context, alert_id: str) -> Reply:
+    return Reply(200, alerts.alert_view(alerts.get_alert(ctx.session, alert_id)))
+
+
+@endpoint(bp, "POST", "/v1/compliance/aml-alerts/{alert_id}/transitions", scope=WRITE,
+          body=TransitionIn, summary="open → investigating → resolved | false_positive")
+def transition_alert(ctx: Context, body: TransitionIn, alert_id: str) -> Reply:
+    alert = alerts.transition_alert(ctx.session, alert_id, to=body.to, reason=body.reason,
+                                    reviewer=body.reviewer, now=_now())
+    return Reply(200, alerts.alert_view(alert))
+
+
+@endpoint(bp, "POST", "/v1/compliance/screenings", scope=WRITE, body=ScreeningIn, status=202,
+          summary="Screen a party's names and crypto addresses against the sanctions list")
+def submit_screening(ctx: Context, body: ScreeningIn) -> Reply:
+    requested = screening.request_screening(
+        ctx.session, pii_cipher(ctx.settings), party=body.party, names=body.names,
+        addresses=body.addresses, screening_id=body.screening_id)
+    status = screening.get_screening(ctx.session, requested.screening_id).status
+    if status == "pending":
+        ctx.after_commit(send_screening, requested.screening_id)
+    return Reply(202, _accepted("screening", requested.screening_id, status))
+
+
+@endpoint(bp, "GET", "/v1/compliance/screenings/{screening_id}", scope=READ,
+          summary="A screening: decision and hits (entry uid, matched name, version, score)")
+def get_screening(ctx: Context, screening_id: str) -> Reply:
+    return Reply(200, screening.screening_view(screening.get_screening(ctx.session,
+                                                                       screening_id)))
+
+
+@endpoint(bp, "GET", "/v1/compliance/gate/{party}", scope=READ,
+          summary="The compliance gate for a party: clear, review or blocked, with reasons")
+def get_gate(ctx: Context, party: str) -> Reply:
+    return Reply(200, gate.party_gate(ctx.session, party, ctx.settings).as_dict())
+
+
+@endpoint(bp, "GET", "/v1/compliance/sanctions/lists/active", scope=READ,
+          summary="The active sanctions list version and the latest re-screen runs")
+def get_active_list(ctx: Context) -> Reply:
+    active = lists.active_version(ctx.session)
+    if active is None:
+        raise NotFound("no sanctions list is loaded", code="no_sanctions_list")
+    runs = [rescreen.run_view(r) for r in rescreen.latest_runs(ctx.session, limit=5)]
+    return Reply(200, {**lists.version_summary(ctx.session, active.version_id),
+                       "rescreens": runs})
+
+
+@endpoint(bp, "GET", "/v1/compliance/rescreens/{run_id}", scope=READ,
+          summary="Progress of a batch re-screen")
+def get_rescreen(ctx: Context, run_id: str) -> Reply:
+    return Reply(200, rescreen.progress(ctx.session, run_id))

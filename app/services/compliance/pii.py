@@ -1,0 +1,109 @@
+"""Personal data at rest: AES-256-GCM under PII_ENCRYPTION_KEY (base64 of 32 bytes).
+
+Every sealed value is `version byte | 12-byte random nonce | ciphertext+tag`, bound to its row by
+the associated data (e.g. "kyc_case:<id>"), so a ciphertext copied onto another row does not
+open. The key id (first 8 bytes of SHA-256 of the key, hex) is stored next to each value: after
+a key rotation it tells which rows still need re-sealing.
+
+Without a key, development and test derive a fixed, publicly known key (and say so loudly in
+the log): personal data is then obfuscated, not protected. Production refuses to start.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from app.config import Settings
+from app.logs import get_logger
+
+log = get_logger(__name__)
+_FORMAT = b"\x01"
+_NONCE_BYTES = 12
+_DEV_KEY = hashlib.sha256(b"fusion-prime development PII key - NOT SECRET").digest()
+
+
+class ConfigurationError(RuntimeError):
+    """The process must not start with this configuration."""
+
+
+class SealedDataError(RuntimeError):
+    """A sealed value does not open: another key, another row, or tampering."""
+
+
+@dataclass(frozen=True)
+class PiiCipher:
+    key: bytes
+    key_id: str
+    development: bool
+
+    def seal(self, value: Any, *, context: str) -> bytes:
+        plain = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        nonce = os.urandom(_NONCE_BYTES)
+        return _FORMAT + nonce + AESGCM(self.key).encrypt(nonce, plain, context.encode())
+
+    def fingerprint(self, value: Any) -> str:
+        """A keyed hash of personal data (to tell a replayed request from another), which,
+        unlike a plain hash, cannot be confirmed by guessing the data."""
+        plain = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+        mac_key = hashlib.sha256(b"fingerprint\0" + self.key).digest()
+        return hmac.new(mac_key, plain, hashlib.sha256).hexdigest()
+
+    def open(self, blob: bytes, *, context: str, key_id: str | None = None) -> Any:
+        if key_id is not None and key_id != self.key_id:
+            raise SealedDataError(f"sealed under key {key_id}, the configured key is "
+                                  f"{self.key_id}")
+        if blob[:1] != _FORMAT:
+            raise SealedDataError("unknown sealed-data format")
+        nonce, sealed = blob[1:1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES:]
+        try:
+            return json.loads(AESGCM(self.key).decrypt(nonce, sealed, context.encode()))
+        except InvalidTag as exc:
+            raise SealedDataError("sealed data does not open (wrong key or row)") from exc
+
+
+def _key_id(key: bytes) -> str:
+    return hashlib.sha256(key).hexdigest()[:16]
+
+
+def _decode(text: str) -> bytes:
+    try:
+        padded = text + "=" * (-len(text) % 4)
+        key = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigurationError("PII_ENCRYPTION_KEY must be base64 (32 random bytes: "
+                                 "`openssl rand -base64 32`)") from exc
+    if len(key) != 32:
+        raise ConfigurationError(f"PII_ENCRYPTION_KEY must decode to 32 bytes, got {len(key)}")
+    return key
+
+
+@lru_cache(maxsize=4)
+def _cipher(secret: str, env: str) -> PiiCipher:
+    if secret:
+        key = _decode(secret)
+        return PiiCipher(key, _key_id(key), development=False)
+    if env == "production":
+        raise ConfigurationError(
+            "PII_ENCRYPTION_KEY is required in production (base64 of 32 random bytes: "
+            "`openssl rand -base64 32`); refusing to start")
+    log.warning("pii.development_key",
+                message="PII_ENCRYPTION_KEY is not set: personal data is sealed with a fixed "
+                        "DEVELOPMENT key that is NOT SECRET. Never store real personal data "
+                        "like this; set PII_ENCRYPTION_KEY.", fusion_env=env)
+    return PiiCipher(_DEV_KEY, _key_id(_DEV_KEY), development=True)
+
+
+def pii_cipher(settings: Settings) -> PiiCipher:
+    """The process's cipher; raises ConfigurationError when it must not start."""
+    return _cipher(settings.pii_encryption_key.get_secret_value().strip(), settings.fusion_env)

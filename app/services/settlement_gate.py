@@ -1,0 +1,26 @@
+"""The compliance gate as settlement applies it: `blocked` refuses, `review` holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.domain.compliance.gate import GateStatus
+from app.domain.errors import GuardFailed, Held
+from app.services.compliance.gate import party_gate
+
+
+def require_clear(session: Session, parties: Iterable[str], settings: Settings) -> None:
+    """Raise GuardFailed(compliance_blocked) or Held(compliance_review) unless every party is
+    clear; the message names each party's reasons, for the command and the escrow."""
+    decisions = [party_gate(session, party, settings) for party in dict.fromkeys(parties)]
+    blocked = [d for d in decisions if d.status is GateStatus.BLOCKED]
+    if blocked:
+        raise GuardFailed("; ".join(f"{d.party} {d.summary()}" for d in blocked),
+                          code="compliance_blocked")
+    held = [d for d in decisions if d.status is GateStatus.REVIEW]
+    if held:
+        raise Held("; ".join(f"{d.party} {d.summary()}" for d in held),
+                   code="compliance_review")
