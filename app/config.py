@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     bridge_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     bridge_shutdown_seconds: float = Field(default=20.0, gt=0)
     bridge_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    outbox_metrics_port: int = Field(default=9465, ge=0, le=65535)
+    # 127.0.0.1 keeps the endpoints local; containers set 0.0.0.0 so Prometheus can scrape.
+    metrics_bind_host: str = "127.0.0.1"
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_max_backoff_seconds: float = Field(default=30.0, gt=0)
@@ -92,6 +95,18 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_ASSET_DECIMALS)
     )
     api_key_pepper: SecretStr = SecretStr("")
+    # Alerts (DOMAIN.md §5)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr = SecretStr("")
+    alerts_from_address: str = "alerts@fusion-prime.local"
+    # Off in production: a webhook URL must not reach our own network (SSRF).
+    webhook_allow_private_networks: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Scales the spec's 1, 2, 4, 8, 16 s schedule; tests shrink it to keep exhaustion fast.
+    webhook_backoff_base_seconds: float = Field(default=1.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

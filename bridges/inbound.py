@@ -6,6 +6,7 @@ with its reason. Anything else (broker or database down) is nacked, so Pub/Sub r
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -50,7 +51,8 @@ class InboundHandler:
 
     def __init__(self, subscription: str, send: Sender) -> None:
         self.subscription, self.send = subscription, send
-        self.failures = 0
+        self.failures = 0  # consecutive broker failures, shared by the callback threads
+        self._lock = threading.Lock()
 
     def __call__(self, message: Message) -> None:
         started = time.monotonic()
@@ -71,16 +73,19 @@ class InboundHandler:
         try:
             self.send(routed)
         except Exception as exc:  # broker down or refusing: Pub/Sub must redeliver
-            self.failures += 1
+            with self._lock:
+                self.failures += 1
+                failures = self.failures
             log.warning("bridge.enqueue_failed", error=type(exc).__name__, task=routed.task_name,
-                        consecutive_failures=self.failures)
+                        consecutive_failures=failures)
             metrics.NACKED.labels(self.subscription, "broker").inc()
             # Hold the callback thread before the nack: with flow control bounding what is
             # outstanding, an outage slows the pull down instead of spinning redeliveries.
-            time.sleep(min(MAX_NACK_DELAY, 0.1 * 2 ** min(self.failures, 6)))
+            time.sleep(min(MAX_NACK_DELAY, 0.1 * 2 ** min(failures, 6)))
             message.nack()
             return
-        self.failures = 0
+        with self._lock:
+            self.failures = 0
         message.ack()
         metrics.ENQUEUED.labels(self.subscription).inc()
         metrics.ENQUEUE_SECONDS.labels(self.subscription).observe(time.monotonic() - started)

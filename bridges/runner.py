@@ -49,8 +49,10 @@ def run_inbound(settings: Settings, send: Sender | None = None) -> int:
         for s in SUBSCRIPTIONS
     }
     server = metrics.serve(settings.bridge_metrics_port,
-                           lambda: not any(f.done() for f in futures.values()))
+                           lambda: not any(f.done() for f in futures.values()),
+                           settings.metrics_bind_host)
     log.info("bridge.started", subscriptions=sorted(futures))
+    failed: list[str] = []
     while not stop.wait(1.0):
         failed = [name for name, f in futures.items() if f.done()]
         if failed:
@@ -68,7 +70,8 @@ def run_inbound(settings: Settings, send: Sender | None = None) -> int:
     if server is not None:
         server.shutdown()
     log.info("bridge.stopped")
-    return 0
+    # A stream that ended on its own is a failure a supervisor should see and restart.
+    return 1 if failed else 0
 
 
 def run_outbox(settings: Settings) -> int:
@@ -78,7 +81,9 @@ def run_outbox(settings: Settings) -> int:
     configure_logging("outbox-relay", settings.log_level, json=settings.log_json)
     stop = _stop_on_signals()
     relay = OutboxRelay(settings)
-    server = metrics.serve(settings.bridge_metrics_port, lambda: not stop.is_set())
+    metrics.watch_relay(relay)
+    server = metrics.serve(settings.outbox_metrics_port, lambda: not stop.is_set(),
+                           settings.metrics_bind_host)
     log.info("outbox_relay.started")
     try:
         relay.run_forever(stop)

@@ -163,8 +163,9 @@ def commands(port: int, host: str, *, pubsub: bool) -> dict[str, list[str]]:
 def spawn(name: str, args: list[str]) -> Child:
     env = dict(os.environ)
     if name in ("bridge", "outbox-relay"):
-        env["BRIDGE_METRICS_PORT"] = str(devstack.free_port())
-        print(f"  {name} metrics:   http://127.0.0.1:{env['BRIDGE_METRICS_PORT']}/metrics")
+        variable = "BRIDGE_METRICS_PORT" if name == "bridge" else "OUTBOX_METRICS_PORT"
+        env[variable] = str(devstack.free_port())
+        print(f"  {name} metrics: http://127.0.0.1:{env[variable]}/metrics")
     log = LOGS / f"{name}.log"
     with log.open("ab") as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(args)}\n".encode())

@@ -17,6 +17,7 @@ celery_app = Celery("fusion_prime")
 celery_app.config_from_object("celeryconfig")
 celery_app.conf.imports = (
     "tasks.settlement", "tasks.maintenance", "tasks.inbound", "tasks.risk", "tasks.compliance",
+    "tasks.alerts",
 )
 
 log = get_logger(__name__)
@@ -94,8 +95,13 @@ SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0
 
 def send_routed(routed: Routed) -> str:
     """Enqueue an inbound event; returns once the broker accepted it, raises if it did not."""
+    event = routed.event
+    # A short repr: the default renders the whole payload into the message headers (CPU per
+    # send, and payload data where monitoring tools display it).
+    summary = f"{{'event_type': {event['event_type']!r}, 'dedup_key': {event['dedup_key']!r}}}"
     celery_app.send_task(routed.task_name, task_id=routed.task_id, queue=routed.queue,
-                         kwargs={"event": routed.event, "message_id": routed.event["message_id"]},
+                         kwargs={"event": event, "message_id": event["message_id"]},
+                         argsrepr="()", kwargsrepr=summary,
                          retry=True, retry_policy=SEND_RETRY_POLICY)
     return routed.task_id
 

@@ -41,8 +41,9 @@ def bridge(bridge_env: dict[str, str], worker: Any,
 @pytest.fixture(scope="module")
 def relay(bridge_env: dict[str, str],
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
-    env = {**bridge_env, "BRIDGE_METRICS_PORT": "0"}
+    env = {**bridge_env, "OUTBOX_METRICS_PORT": str(devstack.free_port())}
     process = start_relay(env, tmp_path_factory.mktemp("relay") / "relay.log")
+    process.env = env
     yield process
     process.stop()
 

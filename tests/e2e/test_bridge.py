@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.request
 from decimal import Decimal
 from typing import Any
 
@@ -182,3 +183,10 @@ def test_sigterm_stops_the_bridge_cleanly(bridge_env: dict[str, str], worker: An
     assert b"bridge.stopped" in (tmp_path / "bridge.log").read_bytes()
 
 
+
+
+def test_the_outbox_relay_reports_what_it_published(relay: ManagedProcess) -> None:
+    port = relay.env["OUTBOX_METRICS_PORT"]
+    wait_for(lambda: metric(port, "outbox_rows_published") > 0, what="rows published")
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    assert b"outbox_lag_seconds" in body

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -45,13 +44,12 @@ def env(service_env: dict[str, str], pubsub_emulator: dict[str, str],
 def test_killing_the_bridge_mid_stream_loses_and_doubles_nothing(
         env: dict[str, str], worker: Worker, tmp_path: Path) -> None:
     prefix, total = f"kill-{uuid.uuid4().hex[:6]}", 2000
+    # All of them on the subscription first, so the kill lands while they stream through.
+    assert len(publish(ALERTS, alerts(prefix, total))) == total
     bridge = start_bridge(env, tmp_path / "first.log")
-    publisher = threading.Thread(target=publish, args=(ALERTS, alerts(prefix, total)))
-    publisher.start()
     wait_for(lambda: recorded(prefix) >= 300, timeout=120, what="some messages relayed")
     bridge.kill()
     at_kill = recorded(prefix)
-    publisher.join(timeout=120)
     second = start_bridge({**env, "BRIDGE_METRICS_PORT": "0"}, tmp_path / "second.log")
     try:
         # Messages the killed bridge held come back when their lease runs out.
