@@ -178,7 +178,7 @@ def observe(pubsub_topology: list[str]) -> Iterator[Any]:
 
 
 def pull(subscription: str, *, count: int, timeout: float = 20.0,
-         match: Any = None) -> list[Received]:
+         match: Any = None, settings: Any = None) -> list[Received]:
     """Pull from an existing subscription until `count` messages matching `match` arrived;
     acks those, and nacks anything else (someone else's) so it is redelivered to them."""
     from google.api_core import exceptions  # noqa: PLC0415
@@ -186,7 +186,7 @@ def pull(subscription: str, *, count: int, timeout: float = 20.0,
     from app.config import get_settings  # noqa: PLC0415
     from bridges.pubsub import subscriber, subscription_path  # noqa: PLC0415
 
-    settings = get_settings()
+    settings = settings or get_settings()
     path = subscription_path(settings, subscription)
     found: list[Received] = []
     deadline = time.monotonic() + timeout

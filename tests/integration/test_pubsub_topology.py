@@ -90,9 +90,15 @@ def test_init_is_idempotent(pubsub_topology: list[str]) -> None:
 def test_a_message_on_an_inbound_topic_reaches_each_of_its_subscriptions(
     pubsub_topology: list[str], topic: str
 ) -> None:
+    from bridges.provision import init_pubsub  # noqa: PLC0415
     from bridges.pubsub import publisher, topic_path  # noqa: PLC0415
 
-    settings = _settings()
+    # A project of its own, provisioned the same way: once a streaming subscriber (a bridge
+    # process of another test) has attached to a subscription and left, the emulator stops
+    # handing new messages to unary pulls on it, which real Pub/Sub does not do.
+    settings = _settings().model_copy(
+        update={"pubsub_project_id": f"fusion-probe-{uuid.uuid4().hex[:8]}"})
+    init_pubsub(settings)
     marker = uuid.uuid4().hex
     client = publisher(settings)
     try:
@@ -108,7 +114,7 @@ def test_a_message_on_an_inbound_topic_reaches_each_of_its_subscriptions(
         return isinstance(msg.data, dict) and msg.data.get("marker") == marker
 
     for name in [n for n, t in EXPECTED_SUBSCRIPTIONS.items() if t == topic]:
-        (got,) = pull(name, count=1, match=mine)
+        (got,) = pull(name, count=1, match=mine, settings=settings)
         assert got.message_id == message_id
         assert got.attributes == {"ce-id": marker, "ce-type": "Probe"}
         assert got.ordering_key == f"key-{marker}"
