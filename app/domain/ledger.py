@@ -7,11 +7,12 @@ PostgreSQL service, which loads the balance rows under row locks and applies the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Protocol
 
 from app.domain.errors import Conflict, GuardFailed, InsufficientFunds, InvalidInput
+from app.domain.money import MONEY_CONTEXT
 
 ZERO = Decimal(0)
 
@@ -46,12 +47,14 @@ class Balance:
 
 
 def posted(balance: BalanceState) -> Decimal:
-    return balance.credits_posted - balance.debits_posted
+    with localcontext(MONEY_CONTEXT):
+        return balance.credits_posted - balance.debits_posted
 
 
 def available(balance: BalanceState) -> Decimal:
     """Posted balance less what pending debits already hold."""
-    return balance.credits_posted - balance.debits_posted - balance.debits_pending
+    with localcontext(MONEY_CONTEXT):
+        return balance.credits_posted - balance.debits_posted - balance.debits_pending
 
 
 def _check_pair(debit: BalanceState, credit: BalanceState, amount: Decimal) -> None:
@@ -72,27 +75,30 @@ def open_transfer(
         raise InsufficientFunds(
             f"{debit.account_id} has {available(debit)} {debit.asset} available, needs {amount}"
         )
-    if pending:
-        debit.debits_pending += amount
-        credit.credits_pending += amount
-    else:
-        debit.debits_posted += amount
-        credit.credits_posted += amount
+    with localcontext(MONEY_CONTEXT):
+        if pending:
+            debit.debits_pending += amount
+            credit.credits_pending += amount
+        else:
+            debit.debits_posted += amount
+            credit.credits_posted += amount
 
 
 def post_pending(debit: BalanceState, credit: BalanceState, amount: Decimal) -> None:
     """Turn a held amount into a posted one. Availability was checked when it was held."""
     _check_pair(debit, credit, amount)
-    debit.debits_pending -= amount
-    credit.credits_pending -= amount
-    debit.debits_posted += amount
-    credit.credits_posted += amount
+    with localcontext(MONEY_CONTEXT):
+        debit.debits_pending -= amount
+        credit.credits_pending -= amount
+        debit.debits_posted += amount
+        credit.credits_posted += amount
 
 
 def void_pending(debit: BalanceState, credit: BalanceState, amount: Decimal) -> None:
     _check_pair(debit, credit, amount)
-    debit.debits_pending -= amount
-    credit.credits_pending -= amount
+    with localcontext(MONEY_CONTEXT):
+        debit.debits_pending -= amount
+        credit.credits_pending -= amount
 
 
 def resolve_pending(current: TransferStatus, target: TransferStatus) -> bool:
@@ -117,6 +123,7 @@ class Transfer:
     asset: str
     amount: Decimal
     status: TransferStatus
+    created_pending: bool = False
 
 
 @dataclass
@@ -136,15 +143,18 @@ class Ledger:
                  amount: Decimal, *, pending: bool = False) -> Transfer:
         existing = self.transfers.get(transfer_id)
         if existing is not None:
+            # Like TigerBeetle's exists_with_different_flags: a held transfer is not a posted one.
             same = (existing.debit_account, existing.credit_account, existing.asset,
-                    existing.amount) == (debit_account, credit_account, asset, amount)
+                    existing.amount, existing.created_pending) == (
+                debit_account, credit_account, asset, amount, pending)
             if not same:
                 raise Conflict(f"transfer {transfer_id} exists with other terms")
             return existing
         open_transfer(self.balances[(debit_account, asset)],
                       self.balances[(credit_account, asset)], amount, pending=pending)
         status = TransferStatus.PENDING if pending else TransferStatus.POSTED
-        created = Transfer(transfer_id, debit_account, credit_account, asset, amount, status)
+        created = Transfer(transfer_id, debit_account, credit_account, asset, amount, status,
+                           created_pending=pending)
         self.transfers[transfer_id] = created
         return created
 
@@ -161,4 +171,5 @@ class Ledger:
         t.status = target
 
     def asset_sum(self, asset: str) -> Decimal:
-        return sum((posted(b) for (_, a), b in self.balances.items() if a == asset), ZERO)
+        with localcontext(MONEY_CONTEXT):
+            return sum((posted(b) for (_, a), b in self.balances.items() if a == asset), ZERO)

@@ -5,15 +5,28 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 
 from app.domain.errors import InvalidInput
 
 # Plain positional decimals only: exponents ("1e999"), "NaN", "Infinity", signs and
 # thousands separators are all refused, so what a client sends is what we store.
-_PLAIN_DECIMAL = re.compile(r"^(?:0|[1-9]\d{0,19})(?:\.\d{1,18})?$")
-_BASE_UNITS = re.compile(r"^(?:0|[1-9]\d{0,77})$")
+_PLAIN_DECIMAL = re.compile(r"^(?:0|[1-9]\d{0,19})(?:\.\d{1,18})?$", re.ASCII)
+_BASE_UNITS = re.compile(r"^(?:0|[1-9]\d{0,77})$", re.ASCII)
 MAX_INTEGER_DIGITS = 20  # NUMERIC(38, 18) holds 20 digits before the point
+# The default context keeps 28 significant digits; an amount may have 38 (20 + 18), and base
+# units up to 78. Money arithmetic runs in this context so nothing is silently rounded; the
+# rounding mode (banker's) applies only where output is quantised.
+MONEY_CONTEXT = Context(prec=100, rounding=ROUND_HALF_EVEN,
+                        traps=[InvalidOperation, DivisionByZero, Overflow])
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +94,12 @@ def from_base_units(raw: str | int, asset: str, decimals: Mapping[str, int]) -> 
     if not _BASE_UNITS.match(text):
         raise InvalidInput(f"base-unit amount {text[:40]!r} is not a non-negative integer",
                            code="invalid_amount")
-    return Money(Decimal(text).scaleb(-decimals[symbol]), symbol)
+    with localcontext(MONEY_CONTEXT):
+        return Money(Decimal(text).scaleb(-decimals[symbol]), symbol)
 
 
 def format_amount(value: Decimal, asset: str, decimals: Mapping[str, int]) -> str:
     """Render at the asset's precision. Amounts are exact, so this never rounds a stored value."""
-    quantum = Decimal(1).scaleb(-decimals.get(asset, 18))
-    return str(value.quantize(quantum))
+    with localcontext(MONEY_CONTEXT):
+        quantum = Decimal(1).scaleb(-decimals.get(asset, 18))
+        return format(value.quantize(quantum), "f")
