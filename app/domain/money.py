@@ -98,6 +98,11 @@ def from_base_units(raw: str | int, asset: str, decimals: Mapping[str, int]) -> 
         return Money(Decimal(text).scaleb(-decimals[symbol]), symbol)
 
 
+def plain(value: Decimal) -> str:
+    """The wire form of an exact amount: positional digits, never an exponent ("1E-8")."""
+    return format(value, "f")
+
+
 def format_amount(value: Decimal, asset: str, decimals: Mapping[str, int]) -> str:
     """Render at the asset's precision. Amounts are exact, so this never rounds a stored value."""
     with localcontext(MONEY_CONTEXT):

@@ -14,6 +14,12 @@ RESERVED_PREFIXES = (EXTERNAL_PREFIX, ESCROW_PREFIX)
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 
 
+def is_zero_address(value: str) -> bool:
+    """0x followed by zeros only: how the chain spells "nobody"."""
+    text = value.strip().lower()
+    return text.startswith("0x") and not text.removeprefix("0x").strip("0")
+
+
 def check_account(value: str, field: str) -> str:
     """A customer account id or chain address (0x addresses lower-cased); the external and
     escrow namespaces belong to the ledger and are refused."""

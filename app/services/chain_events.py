@@ -17,6 +17,7 @@ from app.domain.compliance.gate import GateStatus
 from app.domain.escrow import EscrowStatus
 from app.domain.ledger import TransferStatus
 from app.domain.money import from_base_units
+from app.domain.parties import is_zero_address
 from app.persistence.models import EscrowApproval, EscrowRecord, InboundEvent, new_id
 from app.services import escrows, ledger
 from app.services.commands import apply_reported_status
@@ -99,7 +100,7 @@ def _terms(event_type: str, data: Mapping[str, Any], now: datetime,
     return {
         "payer": data["payer"], "payee": data["payee"],
         # The contract encodes "no arbiter" as the zero address.
-        "arbiter": None if not arbiter or not arbiter.removeprefix("0x").strip("0") else arbiter,
+        "arbiter": None if not arbiter or is_zero_address(arbiter) else arbiter,
         "amount": from_base_units(data["amount"], settings.chain_escrow_asset,
                                   settings.asset_decimals).amount,
         "approvals_required": int(data["approvals_required"]), "release_time": release_time,

@@ -15,6 +15,7 @@ from app.domain.commands import CommandType
 from app.domain.errors import NotFound
 from app.domain.escrow import Escrow, EscrowStatus, check_terms, normalise_party
 from app.domain.ledger import TransferStatus
+from app.domain.money import plain
 from app.persistence.models import Command, EscrowApproval, EscrowRecord
 from app.services import ledger
 from app.services.commands import Outcome, run_command
@@ -61,7 +62,7 @@ def publish_state_change(session: Session, record: EscrowRecord, previous: str |
                        "contract_address": record.contract_address,
                        "previous_status": previous, "status": record.status,
                        "payer": record.payer, "payee": record.payee,
-                       "amount": str(record.amount), "asset": record.asset})
+                       "amount": plain(record.amount), "asset": record.asset})
 
 
 def create_escrow(session: Session, command_id: str, now: datetime) -> Outcome:

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from app.domain.commands import CommandType
 from app.domain.errors import InvalidInput
 from app.domain.escrow import check_terms
-from app.domain.money import check_asset, parse_amount
-from app.domain.parties import check_account
+from app.domain.money import check_asset, parse_amount, plain
+from app.domain.parties import check_account, is_zero_address
 from app.persistence.models import new_id
 from app.services import escrows
 from app.services.commands import Accepted, accept_command
@@ -27,13 +27,16 @@ def request_escrow(session: Session, decimals: Mapping[str, int], *, payer: str,
                    release_delay_seconds: int, approvals_required: int) -> Accepted:
     money = parse_amount(amount, asset, decimals)
     payer, payee = check_account(payer, "payer"), check_account(payee, "payee")
+    # The escrow contract's "no arbiter" is the zero address; the API accepts it as such too.
+    if arbiter and is_zero_address(arbiter):
+        arbiter = None
     arbiter = check_account(arbiter, "arbiter") if arbiter else None
     check_terms(payer, payee, arbiter, money.amount, approvals_required)
     escrow_id, command_id = new_id(), new_id()
     return accept_command(
         session, command_id=command_id, type=CommandType.ESCROW_CREATE, escrow_id=escrow_id,
         payer=payer, payee=payee, asset=money.asset, amount=money.amount,
-        payload={"payee": payee, "arbiter": arbiter, "amount": str(money.amount),
+        payload={"payee": payee, "arbiter": arbiter, "amount": plain(money.amount),
                  "asset": money.asset, "release_delay_seconds": release_delay_seconds,
                  "approvals_required": approvals_required})
 
@@ -53,7 +56,7 @@ def request_deposit(session: Session, decimals: Mapping[str, int], *, account_id
     return accept_command(
         session, command_id=new_id(), type=CommandType.DEPOSIT, payer=None, payee=account,
         asset=money.asset, amount=money.amount,
-        payload={"account_id": account, "asset": money.asset, "amount": str(money.amount)})
+        payload={"account_id": account, "asset": money.asset, "amount": plain(money.amount)})
 
 
 def submit_settlement_command(
@@ -80,10 +83,10 @@ def submit_settlement_command(
         raise InvalidInput("a COLLATERAL_TRANSFER has a single leg", code="unexpected_counter_leg",
                            field="counter_amount")
     payload = {"workflow_id": workflow_id, "account_ref": account_ref, "payer": payer,
-               "payee": payee, "asset": money.asset, "amount": str(money.amount),
+               "payee": payee, "asset": money.asset, "amount": plain(money.amount),
                "deadline": deadline.isoformat(),
                "counter_asset": counter.asset if counter else None,
-               "counter_amount": str(counter.amount) if counter else None}
+               "counter_amount": plain(counter.amount) if counter else None}
     return accept_command(
         session, command_id=command_id, type=kind, workflow_id=workflow_id,
         account_ref=account_ref, payer=payer, payee=payee, asset=money.asset,

@@ -78,6 +78,8 @@ BAD_ESCROWS: list[tuple[str, dict[str, Any], int, str]] = [
     ("four approvals", {"approvals_required": 4}, 422, "validation_failed"),
     ("approvals as text", {"approvals_required": "2"}, 422, "validation_failed"),
     ("three without arbiter", {"approvals_required": 3}, 422, "arbiter_required"),
+    ("zero-address arbiter is none", {"approvals_required": 3, "arbiter": "0x" + "0" * 40},
+     422, "arbiter_required"),
     ("unknown field", {"colour": "blue"}, 422, "validation_failed"),
     ("negative delay", {"release_delay_seconds": -1}, 422, "validation_failed"),
     ("reserved account", {"payer": "external:bank:USD"}, 422, "invalid_account"),

@@ -252,3 +252,12 @@ def test_refund_after_release_is_refused() -> None:
 def test_terminal_property() -> None:
     assert {s for s in EscrowStatus if s.terminal} == {EscrowStatus.RELEASED,
                                                         EscrowStatus.REFUNDED}
+
+
+def test_the_zero_address_means_no_arbiter() -> None:
+    from app.domain.parties import is_zero_address  # noqa: PLC0415
+
+    assert is_zero_address("0x" + "0" * 40)
+    assert is_zero_address(" 0X00 ")
+    assert not is_zero_address("0x" + "0" * 39 + "1")
+    assert not is_zero_address("alice")

@@ -209,3 +209,10 @@ def test_usd_amounts_round_trip(value: Decimal) -> None:
     assert money.amount == value
     assert str(money.amount) == str(value)
     assert Decimal(format_amount(money.amount, "USD", D)) == value
+
+
+def test_plain_never_uses_an_exponent() -> None:
+    from app.domain.money import plain  # noqa: PLC0415
+
+    assert plain(Decimal("0.00000001")) == "0.00000001"
+    assert plain(Decimal("1E+3")) == "1000"
