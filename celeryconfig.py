@@ -65,6 +65,12 @@ beat_schedule = {
         "schedule": _settings.command_sweep_interval_seconds,
         "options": {"expires": _settings.command_sweep_interval_seconds},
     },
+    # Alerts held for quiet hours, and deliveries whose send was lost or whose worker died.
+    "release-held-alerts": {
+        "task": "alerts.release_held",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
     # Checks and screenings accepted but never sent (the send after commit was lost).
     "resend-pending-compliance": {
         "task": "compliance.resend_pending",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import app.persistence.alerts_models  # registers the alerts tables
 import app.persistence.compliance_models  # noqa: F401 - registers the compliance tables
 from app.config import get_settings
 from app.persistence.models import Base

@@ -17,6 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web import openapi  # noqa: PLC0415
     from web.routes import (  # noqa: PLC0415 - blueprints import settings-dependent modules
         admin,
+        alerts,
         compliance,
         escrows,
         health,
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.config["PRINCIPALS"] = PrincipalCache(app.config["SETTINGS"].api_key_cache_seconds)
     blueprints = (health.bp, escrows.bp, settlement.bp, risk.bp, compliance.bp, admin.bp,
-                  openapi.bp)
+                  alerts.bp, openapi.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 

@@ -51,7 +51,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
                  dict.fromkeys(ESCROW_EVENTS + SETTLEMENT_STATUS_EVENTS, "risk.record_event")),
     Subscription("risk-prices", MARKET_PRICES, "risk", {"PriceUpdated": "risk.record_event"}),
     Subscription("alerts", ALERTS_MARGIN, "alerts", dict.fromkeys(MARGIN_EVENTS,
-                                                                 "alerts.record_event")),
+                                                                 "alerts.handle_margin_event")),
 )
 
 BY_NAME = {s.name: s for s in SUBSCRIPTIONS}

@@ -41,6 +41,7 @@ def env(service_env: dict[str, str], pubsub_emulator: dict[str, str],
     return {**service_env, **pubsub_emulator, "BRIDGE_METRICS_PORT": str(devstack.free_port())}
 
 
+@pytest.mark.timeout(600)  # 2,000 real deliveries on a 2-core machine, plus a lease expiry
 def test_killing_the_bridge_mid_stream_loses_and_doubles_nothing(
         env: dict[str, str], worker: Worker, tmp_path: Path) -> None:
     prefix, total = f"kill-{uuid.uuid4().hex[:6]}", 2000
@@ -53,7 +54,7 @@ def test_killing_the_bridge_mid_stream_loses_and_doubles_nothing(
     second = start_bridge({**env, "BRIDGE_METRICS_PORT": "0"}, tmp_path / "second.log")
     try:
         # Messages the killed bridge held come back when their lease runs out.
-        wait_for(lambda: recorded(prefix) == total, timeout=240, interval=0.5,
+        wait_for(lambda: recorded(prefix) == total, timeout=480, interval=0.5,
                  what="every message relayed after the restart")
     finally:
         assert second.stop() == 0

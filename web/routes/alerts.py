@@ -1,0 +1,114 @@
+"""/v1/webhooks, /v1/deliveries and /v1/accounts/{id}/notification-preferences (DOMAIN.md §5).
+
+Subscriptions and their secrets are platform configuration: the `admin` scope. Preferences
+belong to the risk desk that owns margin alerts: `risk:read` / `risk:write`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+from flask import Blueprint, request
+from pydantic import Field, StrictStr
+
+from app.services.alerts import deliveries, preferences, subscriptions
+from tasks.alerts import send_deliveries
+from web.endpoint import Context, Reply, endpoint
+from web.schemas import Request
+
+bp = Blueprint("alerts", __name__)
+ADMIN, RISK_READ, RISK_WRITE = "admin", "risk:read", "risk:write"
+
+
+class CreateWebhook(Request):
+    url: StrictStr = Field(min_length=1, max_length=2000, examples=["https://example.com/hook"])
+    event_types: list[StrictStr] = Field(min_length=1, examples=[["margin_call"]])
+    description: StrictStr | None = Field(default=None, max_length=500)
+
+
+class RotateSecret(Request):
+    pass
+
+
+class Redeliver(Request):
+    pass
+
+
+class QuietHoursBody(Request):
+    start: time = Field(examples=["22:00"])
+    end: time = Field(examples=["07:00"])
+
+
+class Preferences(Request):
+    channels: list[StrictStr] = Field(examples=[["email", "webhook"]])
+    email: StrictStr | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    quiet_hours: QuietHoursBody | None = None
+    timezone: StrictStr = Field(default="UTC", max_length=64)
+
+
+@endpoint(bp, "POST", "/v1/webhooks", scope=ADMIN, body=CreateWebhook, status=201,
+          summary="Subscribe a URL to margin alerts; the signing secret is shown only here")
+def create_webhook(ctx: Context, body: CreateWebhook) -> Reply:
+    row, secret = subscriptions.create(ctx.session, ctx.settings, url=body.url,
+                                       event_types=body.event_types,
+                                       description=body.description)
+    return Reply(201, subscriptions.view(row, secret))
+
+
+@endpoint(bp, "GET", "/v1/webhooks", scope=ADMIN, summary="Active webhook subscriptions")
+def list_webhooks(ctx: Context) -> Reply:
+    return Reply(200, {"webhooks": [subscriptions.view(r)
+                                    for r in subscriptions.active(ctx.session)]})
+
+
+@endpoint(bp, "GET", "/v1/webhooks/{webhook_id}", scope=ADMIN,
+          summary="One webhook subscription (never its secret)")
+def get_webhook(ctx: Context, webhook_id: str) -> Reply:
+    return Reply(200, subscriptions.view(subscriptions.get(ctx.session, webhook_id)))
+
+
+@endpoint(bp, "DELETE", "/v1/webhooks/{webhook_id}", scope=ADMIN,
+          summary="Unsubscribe; deliveries not yet made are skipped")
+def delete_webhook(ctx: Context, webhook_id: str) -> Reply:
+    subscriptions.delete(ctx.session, webhook_id, datetime.now(UTC))
+    return Reply(200, {"id": webhook_id, "deleted": True})
+
+
+@endpoint(bp, "POST", "/v1/webhooks/{webhook_id}/rotate-secret", scope=ADMIN,
+          body=RotateSecret, summary="A new signing secret, shown once; the old one stops now")
+def rotate_secret(ctx: Context, body: RotateSecret, webhook_id: str) -> Reply:
+    row, secret = subscriptions.rotate_secret(ctx.session, ctx.settings, webhook_id,
+                                              datetime.now(UTC))
+    return Reply(200, subscriptions.view(row, secret))
+
+
+@endpoint(bp, "GET", "/v1/webhooks/{webhook_id}/deliveries", scope=ADMIN,
+          summary="Recent deliveries of a subscription with every attempt (?limit=)")
+def list_deliveries(ctx: Context, webhook_id: str) -> Reply:
+    limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 500)
+    rows = deliveries.of_subscription(ctx.session, webhook_id, limit)
+    return Reply(200, {"deliveries": [deliveries.view(ctx.session, d) for d in rows]})
+
+
+@endpoint(bp, "POST", "/v1/deliveries/{delivery_id}/redeliver", scope=ADMIN, body=Redeliver,
+          status=202, summary="Send a finished delivery again, with a fresh set of attempts")
+def redeliver(ctx: Context, body: Redeliver, delivery_id: str) -> Reply:
+    send = deliveries.redeliver(ctx.session, delivery_id)
+    ctx.after_commit(send_deliveries, [send])
+    return Reply(202, {"id": delivery_id, "status": "pending"})
+
+
+@endpoint(bp, "PUT", "/v1/accounts/{account_id}/notification-preferences", scope=RISK_WRITE,
+          body=Preferences, summary="Set an account's channels, email and quiet hours")
+def put_preferences(ctx: Context, body: Preferences, account_id: str) -> Reply:
+    quiet = body.quiet_hours
+    row = preferences.put(ctx.session, ctx.settings, account_id, channels=body.channels,
+                          email=body.email, quiet_start=quiet.start if quiet else None,
+                          quiet_end=quiet.end if quiet else None, timezone=body.timezone)
+    return Reply(200, preferences.view(ctx.settings, row))
+
+
+@endpoint(bp, "GET", "/v1/accounts/{account_id}/notification-preferences", scope=RISK_READ,
+          summary="An account's notification preferences")
+def get_preferences(ctx: Context, account_id: str) -> Reply:
+    return Reply(200, preferences.view(ctx.settings,
+                                       preferences.get(ctx.session, account_id)))
