@@ -4,6 +4,7 @@ Delivery is at-least-once and effects are exactly-once in Postgres, so the worke
 task twice but must never lose one: acks are late, and a task whose worker died is requeued.
 """
 
+from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 from app.config import get_settings
@@ -65,6 +66,14 @@ beat_schedule = {
         "schedule": _settings.command_sweep_interval_seconds,
         "options": {"expires": _settings.command_sweep_interval_seconds},
     },
+    # Every account, set-based, each night; price moves recompute only the exposed accounts.
+    "risk-nightly-recompute": {
+        "task": "batch.risk_nightly",
+        "schedule": crontab(hour=2, minute=0),
+        "options": {"expires": 3600},
+    },
+    # Batch chunks, price recomputes and calculations whose message was lost.
+    "risk-sweep": {"task": "risk.sweep", "schedule": 60.0, "options": {"expires": 60.0}},
     # Alerts held for quiet hours, and deliveries whose send was lost or whose worker died.
     "release-held-alerts": {
         "task": "alerts.release_held",

@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import app.persistence.alerts_models  # registers the alerts tables
-import app.persistence.compliance_models  # noqa: F401 - registers the compliance tables
+import app.persistence.compliance_models  # registers the compliance tables
+import app.persistence.risk_models  # noqa: F401 - registers the risk tables
 from app.config import get_settings
 from app.persistence.models import Base
 

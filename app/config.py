@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     bridge_max_messages: int = Field(default=200, ge=1)
     bridge_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     bridge_shutdown_seconds: float = Field(default=20.0, gt=0)
+    # Each lease extension is at most this long, so the messages a crashed bridge held go back
+    # to Pub/Sub within about this time instead of the library's adaptive (up to 10 min) one.
+    bridge_lease_extension_seconds: int = Field(default=30, ge=10, le=600)
     bridge_metrics_port: int = Field(default=9464, ge=0, le=65535)
     outbox_metrics_port: int = Field(default=9465, ge=0, le=65535)
     # 127.0.0.1 keeps the endpoints local; containers set 0.0.0.0 so Prometheus can scrape.

@@ -39,8 +39,9 @@ def run_inbound(settings: Settings, send: Sender | None = None) -> int:
     producer_only()
     stop = _stop_on_signals()
     client = subscriber(settings)
-    flow = pubsub_v1.types.FlowControl(max_messages=settings.bridge_max_messages,
-                                       max_bytes=settings.bridge_max_bytes)
+    flow = pubsub_v1.types.FlowControl(
+        max_messages=settings.bridge_max_messages, max_bytes=settings.bridge_max_bytes,
+        max_duration_per_lease_extension=settings.bridge_lease_extension_seconds)
     sender = send or celery_sender()
     futures = {
         s.name: client.subscribe(subscription_path(settings, s.name),

@@ -82,7 +82,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="heads", show_default=True)
+@click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     from alembic import command  # noqa: PLC0415 - only this command needs alembic
     from alembic.config import Config  # noqa: PLC0415

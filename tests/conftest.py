@@ -43,7 +43,7 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     from alembic import command  # noqa: PLC0415
     from alembic.config import Config  # noqa: PLC0415
 
-    command.upgrade(Config(str(ROOT / "alembic.ini")), "heads")
+    command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
     if private_broker:
         _flush_broker(env["CELERY_BROKER_URL"])
     yield env

@@ -46,10 +46,13 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         {**dict.fromkeys(ESCROW_EVENTS, "settlement.apply_chain_event"),
          **dict.fromkeys(SETTLEMENT_STATUS_EVENTS, "settlement.apply_settlement_event")},
     ),
-    # Consumers that do not exist yet still get every event, recorded for when they land.
+    # Escrows that open or close change their payer's collateral; approvals and settlement
+    # statuses change nothing the risk engine values and are only recorded.
     Subscription("risk-events", SETTLEMENT_EVENTS, "risk",
-                 dict.fromkeys(ESCROW_EVENTS + SETTLEMENT_STATUS_EVENTS, "risk.record_event")),
-    Subscription("risk-prices", MARKET_PRICES, "risk", {"PriceUpdated": "risk.record_event"}),
+                 {**dict.fromkeys(ESCROW_EVENTS + SETTLEMENT_STATUS_EVENTS, "risk.record_event"),
+                  **dict.fromkeys(("EscrowDeployed", "EscrowCreated", "EscrowReleased",
+                                   "EscrowRefunded"), "risk.apply_escrow_event")}),
+    Subscription("risk-prices", MARKET_PRICES, "risk", {"PriceUpdated": "risk.apply_price"}),
     Subscription("alerts", ALERTS_MARGIN, "alerts", dict.fromkeys(MARGIN_EVENTS,
                                                                  "alerts.handle_margin_event")),
 )
