@@ -49,17 +49,32 @@ def relay(bridge_env: dict[str, str],
 
 
 def publish(topic: str, messages: list[tuple[bytes, dict[str, str]]],
-            ordering_key: str = "") -> list[str]:
+            ordering_key: str = "", project: str | None = None) -> list[str]:
     """Publish and wait for every message id (the emulator confirmed each)."""
     from app.config import get_settings  # noqa: PLC0415
     from bridges.pubsub import publisher, topic_path  # noqa: PLC0415
 
     settings = get_settings()
+    if project is not None:
+        settings = settings.model_copy(update={"pubsub_project_id": project})
     client = publisher(settings)
     path = topic_path(settings, topic)
     futures = [client.publish(path, data, ordering_key=ordering_key, **attributes)
                for data, attributes in messages]
     return [f.result(timeout=60) for f in futures]
+
+
+def fresh_project(prefix: str) -> str:
+    """A Pub/Sub project of its own, provisioned like the main one: a test that kills or
+    restarts bridges does not inherit leases or streams of the bridges of other tests."""
+    import uuid  # noqa: PLC0415
+
+    from app.config import get_settings  # noqa: PLC0415
+    from bridges.provision import init_pubsub  # noqa: PLC0415
+
+    project = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    init_pubsub(get_settings().model_copy(update={"pubsub_project_id": project}))
+    return project
 
 
 def metric(port: str, name: str, **labels: str) -> float:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.persistence.db import unit_of_work
 from app.persistence.models import DeadLetter, InboundEvent
-from tests.e2e.bridge_fixtures import metric, publish, start_bridge
+from tests.e2e.bridge_fixtures import fresh_project, metric, publish, start_bridge
 from tests.messages import encode
 from tests.support import Worker, devstack, wait_for
 
@@ -38,7 +38,8 @@ def recorded(prefix: str) -> int:
 @pytest.fixture
 def env(service_env: dict[str, str], pubsub_emulator: dict[str, str],
         pubsub_topology: list[str]) -> dict[str, str]:
-    return {**service_env, **pubsub_emulator, "BRIDGE_METRICS_PORT": str(devstack.free_port())}
+    return {**service_env, **pubsub_emulator, "BRIDGE_METRICS_PORT": str(devstack.free_port()),
+            "PUBSUB_PROJECT_ID": fresh_project("fusion-fault")}
 
 
 @pytest.mark.timeout(600)  # 2,000 real deliveries on a 2-core machine, plus a lease expiry
@@ -46,7 +47,7 @@ def test_killing_the_bridge_mid_stream_loses_and_doubles_nothing(
         env: dict[str, str], worker: Worker, tmp_path: Path) -> None:
     prefix, total = f"kill-{uuid.uuid4().hex[:6]}", 2000
     # All of them on the subscription first, so the kill lands while they stream through.
-    assert len(publish(ALERTS, alerts(prefix, total))) == total
+    assert len(publish(ALERTS, alerts(prefix, total), project=env["PUBSUB_PROJECT_ID"])) == total
     bridge = start_bridge(env, tmp_path / "first.log")
     wait_for(lambda: recorded(prefix) >= 300, timeout=120, what="some messages relayed")
     bridge.kill()
@@ -103,7 +104,7 @@ def test_a_broker_outage_acks_nothing_and_loses_nothing(
     port = broker_env["BRIDGE_METRICS_PORT"]
     try:
         own_broker.stop()
-        publish(ALERTS, alerts(prefix, total))
+        publish(ALERTS, alerts(prefix, total), project=env["PUBSUB_PROJECT_ID"])
         wait_for(lambda: metric(port, "bridge_messages_nacked", subscription="alerts") >= 5,
                  timeout=60, what="nacks while the broker is down")
         assert metric(port, "bridge_messages_enqueued", subscription="alerts") == 0
