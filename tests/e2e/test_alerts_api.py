@@ -129,3 +129,38 @@ def test_a_margin_call_on_pubsub_becomes_a_signed_webhook(
     assert again.status_code == 202
     wait_for(lambda: len(receiver.requests) == 2, what="redelivered")
     assert receiver.requests[1].headers["X-Fusion-Prime-Attempt"] == "2"
+
+
+def test_a_price_drop_on_pubsub_ends_as_a_signed_margin_call_webhook(
+        bridge: ManagedProcess, relay: ManagedProcess, alerts_worker: Worker, admin: Api,
+        receiver: Receiver, api_keys: dict[str, str]) -> None:
+    """market.prices.v1 → bridge → risk → outbox → alerts.margin.v1 → bridge → alerts → webhook."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    risk = Api(admin.client, api_keys["risk"])
+    account, now = f"chain-{uuid.uuid4().hex[:8]}", datetime.now(UTC).isoformat()
+    for asset, price in (("ETH", "6000.00"), ("USDC", "1.00")):
+        response = risk.post("/v1/risk/prices", {"asset_symbol": asset, "price_usd": price,
+                                                 "timestamp": now})
+        assert response.status_code in (200, 201), response.get_json()
+    positions = {"positions": [{"asset": "ETH", "collateral": "5"},
+                               {"asset": "USDC", "borrowed": "15000"}]}
+    put = risk.client.put(f"/v1/risk/accounts/{account}/positions", json=positions,
+                          headers=risk.headers())
+    assert put.status_code in (200, 202), put.get_json()
+    hook = admin.post("/v1/webhooks", {"url": receiver.url,
+                                       "event_types": ["margin_call"]}).get_json()
+
+    # 5 ETH at 3,600 against 15,000 USDC: (18,000 - 15,000) / 15,000 = 20 % → MARGIN_CALL.
+    drop = {"asset_symbol": "ETH", "price_usd": "3600.00", "source": "test",
+            "timestamp": datetime.now(UTC).isoformat()}
+    publish("market.prices.v1", [encode("PriceUpdated", drop, "cloudevents")],
+            ordering_key="ETH")
+
+    def mine() -> list[Any]:
+        return [r for r in receiver.requests if body_json(r).get("account_id") == account]
+
+    got = wait_for(mine, timeout=90, what="a margin_call webhook for the account")[0]
+    assert verify(hook["secret"], got.body, got.headers["X-Fusion-Prime-Signature"])
+    assert got.headers["X-Fusion-Prime-Event-Type"] == "margin_call"
+    assert body_json(got)["status"] == "MARGIN_CALL"
