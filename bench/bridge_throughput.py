@@ -739,7 +739,7 @@ def run_outbound(args: argparse.Namespace, stack: BridgeStack) -> dict[str, Any]
     settings = get_settings()
     port = common.free_port()
     relay = stack.spawn(Proc("outbox relay", "relay", [PYTHON, "-m", "bridges", "outbox"],
-                             LOG_DIR / "relay.log", {"BRIDGE_METRICS_PORT": str(port)}))
+                             LOG_DIR / "relay.log", {"OUTBOX_METRICS_PORT": str(port)}))
     wait_healthy(relay, port)
     observer = Observer(settings, SETTLEMENT_RESULTS)
     stack.on_close("close observer", observer.close)
