@@ -3,10 +3,10 @@ producers add fields over time, and the raw event is stored anyway."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -62,7 +62,7 @@ class EscrowCreated(EscrowTerms):
     payer: Address
     payee: Address
     amount: BaseUnits
-    release_time: datetime | int
+    release_time: AwareDatetime | int
     approvals_required: int = Field(ge=1, le=3)
     arbiter: Address | None = None
 
@@ -87,7 +87,7 @@ class EscrowRefunded(ChainFacts):
 class SettlementStatus(Payload):
     command_id: str = Field(min_length=1, max_length=200)
     status_reason: str | None = None
-    occurred_at: datetime | None = None
+    occurred_at: AwareDatetime | None = None
 
 
 class PriceUpdated(Payload):
@@ -95,7 +95,8 @@ class PriceUpdated(Payload):
                                                    min_length=1, max_length=16)]
     price_usd: PlainDecimal
     source: str | None = None
-    timestamp: datetime
+    # A naive time is ambiguous (whose midnight?): refused, so it lands in the dead letters.
+    timestamp: AwareDatetime
 
 
 class MarginAlert(Payload):
@@ -105,7 +106,7 @@ class MarginAlert(Payload):
     status: str
     severity: str
     health_score: Any = None
-    occurred_at: datetime | None = None
+    occurred_at: AwareDatetime | None = None
 
 
 PAYLOADS: dict[str, type[Payload]] = {

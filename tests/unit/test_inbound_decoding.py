@@ -96,3 +96,11 @@ def test_route_gives_task_queue_and_deterministic_id() -> None:
     with pytest.raises(Undecodable) as refused:
         route("risk-prices", raw, attrs, "m1")  # an escrow event on the prices subscription
     assert refused.value.reason == "unknown_event_type"
+
+
+def test_a_price_with_a_naive_timestamp_is_refused() -> None:
+    raw, attrs = encode("PriceUpdated", {"asset_symbol": "ETH", "price_usd": "3000.00",
+                                         "timestamp": "2026-11-28T00:00:00"}, "flat")
+    with pytest.raises(Undecodable) as refused:
+        decode(raw, attrs, "m")
+    assert refused.value.reason == "invalid_payload"
