@@ -15,7 +15,7 @@ broker_url = _settings.celery_broker_url
 result_backend = _settings.celery_result_backend
 broker_connection_retry_on_startup = True
 
-# JSON only: a pickle payload on the broker would be remote code execution.
+# JSON only: a serialised Python object on the broker would be remote code execution.
 task_serializer = "json"
 result_serializer = "json"
 accept_content = ["json"]
