@@ -10,7 +10,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.support import ROOT, Worker, create_test_database, drop_test_database, start_services
+from tests.support import (
+    ROOT,
+    Worker,
+    create_test_database,
+    devstack,
+    drop_test_database,
+    start_services,
+)
 
 pytest_plugins = ["tests.pubsub_fixtures"]
 
@@ -33,6 +40,8 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     """Real PostgreSQL and Redis, a fresh database migrated to head, env for child processes."""
     data_dir = Path(os.environ.get("FUSION_TEST_DATA", ROOT / ".fusion" / "test"))
     private_broker = not os.environ.get("CELERY_BROKER_URL")
+    # Servers this run starts are stopped at its end; ones already up (a developer's) stay up.
+    started_here = not any(devstack.status(data_dir).values())
     servers = start_services(data_dir)
     database_url = create_test_database(servers["DATABASE_URL"])
     env = {**servers, **TEST_ENV, "DATABASE_URL": database_url}
@@ -51,6 +60,8 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
     get_engine().dispose()
     drop_test_database(database_url)
+    if started_here:
+        devstack.stop_all(data_dir)
 
 
 def _flush_broker(url: str) -> None:
