@@ -7,7 +7,7 @@ task twice but must never lose one: acks are late, and a task whose worker died 
 from celery.schedules import crontab
 from kombu import Exchange, Queue
 
-from app.config import get_settings
+from app.config import WORKER_QUEUES, get_settings
 
 _settings = get_settings()
 
@@ -22,7 +22,7 @@ accept_content = ["json"]
 result_accept_content = ["json"]
 event_serializer = "json"
 
-QUEUES = ("settlement", "risk", "compliance", "alerts", "batch")
+QUEUES = WORKER_QUEUES
 task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES)
 task_default_queue = "settlement"
 # One table routes every task by its `area.verb` name; a new area needs one line here.
