@@ -9,13 +9,13 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.domain.compliance.gate import GateStatus
 from app.domain.errors import GuardFailed, Held
-from app.services.compliance.gate import party_gate
+from app.services.compliance.gate import party_gates
 
 
 def require_clear(session: Session, parties: Iterable[str], settings: Settings) -> None:
     """Raise GuardFailed(compliance_blocked) or Held(compliance_review) unless every party is
     clear; the message names each party's reasons, for the command and the escrow."""
-    decisions = [party_gate(session, party, settings) for party in dict.fromkeys(parties)]
+    decisions = party_gates(session, parties, settings)
     blocked = [d for d in decisions if d.status is GateStatus.BLOCKED]
     if blocked:
         raise GuardFailed("; ".join(f"{d.party} {d.summary()}" for d in blocked),
