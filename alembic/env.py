@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import app.persistence.alerts_models  # registers the alerts tables
+import app.persistence.batch_models  # registers the reconciliation tables
 import app.persistence.compliance_models  # registers the compliance tables
 import app.persistence.risk_models  # noqa: F401 - registers the risk tables
 from app.config import get_settings

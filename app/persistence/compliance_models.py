@@ -265,7 +265,8 @@ class Screening(Base):
 class RescreenRun(Base):
     __tablename__ = "rescreen_runs"
     __table_args__ = (
-        CheckConstraint("status IN ('planned', 'running', 'completed')", name="status_known"),
+        CheckConstraint("status IN ('planned', 'running', 'completed', 'cancelled')",
+                        name="status_known"),
     )
 
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)

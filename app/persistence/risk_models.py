@@ -181,8 +181,8 @@ class RiskBatch(Base):
     __tablename__ = "risk_batches"
     __table_args__ = (
         CheckConstraint("scope IN ('all', 'asset')", name="scope_known"),
-        CheckConstraint("status IN ('running', 'completed', 'completed_with_failures')",
-                        name="status_known"),
+        CheckConstraint("status IN ('running', 'completed', 'completed_with_failures', "
+                        "'cancelled')", name="status_known"),
         Index("ix_risk_batches_running", "asset", postgresql_where=text("status = 'running'")),
     )
 
@@ -212,7 +212,8 @@ class RiskBatchChunk(Base):
 
     __tablename__ = "risk_batch_chunks"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'done', 'failed')", name="status_known"),
+        CheckConstraint("status IN ('pending', 'done', 'failed', 'cancelled')",
+                        name="status_known"),
         Index("ix_risk_batch_chunks_pending", "batch_id",
               postgresql_where=text("status = 'pending'")),
     )
