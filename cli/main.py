@@ -32,11 +32,12 @@ def cli() -> None:
 
 
 def _register_area_commands() -> None:
-    from cli import compliance, risk  # noqa: PLC0415 - each area owns its commands
+    from cli import compliance, fleet, risk  # noqa: PLC0415 - each area owns its commands
 
     cli.add_command(risk.risk)
     cli.add_command(compliance.sanctions)
     cli.add_command(compliance.compliance)
+    cli.add_command(fleet.fleet_group)
 
 
 @cli.group()
@@ -181,7 +182,7 @@ def deadletters_show(letter_id: str) -> None:
 def deadletters_replay(letter_id: str, data_file: BinaryIO | None) -> None:
     from app.messaging.inbound import Undecodable  # noqa: PLC0415
     from app.services import dead_letters  # noqa: PLC0415
-    from tasks.celery_app import send_routed  # noqa: PLC0415
+    from tasks.fleet_signals import send_replay  # noqa: PLC0415
 
     try:
         with unit_of_work() as session:
@@ -191,7 +192,7 @@ def deadletters_replay(letter_id: str, data_file: BinaryIO | None) -> None:
         raise click.ClickException(f"still not acceptable: {exc.reason}: {exc.detail}") from exc
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"replayed as task {send_routed(routed)} ({routed.task_name})")
+    click.echo(f"replayed as task {send_replay(routed)} ({routed.task_name})")
 
 
 _register_area_commands()

@@ -12,12 +12,13 @@ from app.config import get_settings
 from app.logs import bind, clear, configure_logging, get_logger
 from app.messaging.routing import Routed
 from app.persistence.db import dispose_after_fork
+from tasks import fleet_signals
 
 celery_app = Celery("fusion_prime")
 celery_app.config_from_object("celeryconfig")
 celery_app.conf.imports = (
     "tasks.settlement", "tasks.maintenance", "tasks.inbound", "tasks.risk", "tasks.compliance",
-    "tasks.alerts",
+    "tasks.alerts", "tasks.task_metrics", "tasks.task_logging",
 )
 
 log = get_logger(__name__)
@@ -30,13 +31,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class FusionTask(Task):  # type: ignore[misc]
-    """Base of every task: binds ids into the log context and logs the outcome once."""
+    """Base of every task: binds ids into the log context, logs the outcome once, and counts
+    deliveries so a task that keeps killing its worker is quarantined (tasks/fleet_signals.py)."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         bind(task_id=self.request.id, task_name=self.name,
              command_id=kwargs.get("command_id"), message_id=kwargs.get("message_id"))
         try:
-            return super().__call__(*args, **kwargs)
+            with fleet_signals.counted(self, args, kwargs):
+                return super().__call__(*args, **kwargs)
         finally:
             clear("task_id", "task_name", "command_id", "message_id")
 

@@ -1,7 +1,10 @@
-"""Periodic housekeeping (celery beat) and the no-op task the benchmark compares against."""
+"""Periodic housekeeping (celery beat), the no-op task the benchmark compares against, and the
+harmless slow task the shutdown tests use."""
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,3 +28,27 @@ def sweep_commands() -> dict[str, Any]:
 @fusion_task("maintenance.noop")
 def noop(command_id: str | None = None) -> dict[str, Any]:
     return {"command_id": command_id, "status": "noop"}
+
+
+# Long enough to be caught mid-run by a shutdown, far below the soft time limit (50 s).
+SLEEP_CAP_SECONDS = 30.0
+
+
+@fusion_task("maintenance.sleep")
+def sleep(seconds: float = 1.0) -> dict[str, Any]:
+    """Hold a worker process for a while (capped); changes nothing."""
+    slept = min(max(float(seconds), 0.0), SLEEP_CAP_SECONDS)
+    time.sleep(slept)
+    return {"slept": slept}
+
+
+CRASH_CONFIRMATION = "kill-this-worker-process"
+
+if get_settings().fusion_env == "test":
+    # Only test workers know this task (FUSION_ENV=test), and it still wants a confirmation:
+    # it is the poison task of the quarantine test, exiting its pool process without cleanup.
+    @fusion_task("maintenance.crash_worker", max_retries=0)
+    def crash_worker(confirm: str = "") -> None:
+        if confirm != CRASH_CONFIRMATION:
+            raise ValueError("maintenance.crash_worker needs confirm=" + CRASH_CONFIRMATION)
+        os._exit(70)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +17,22 @@ from app.messaging.routing import Routed, route
 from app.messaging.topology import DEAD_LETTER
 from app.persistence.models import DeadLetter, utcnow
 from app.services.outbox import record_event
+
+# Letters of Celery tasks quarantined by the worker (not Pub/Sub messages) are filed under
+# "celery:<queue>" and replayed by re-sending the task.
+TASK_SUBSCRIPTION_PREFIX = "celery:"
+POISON_TASK = "poison_task"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResend:
+    """A quarantined Celery task to send again as it was (same id, name, queue and arguments)."""
+
+    task_name: str
+    queue: str
+    task_id: str
+    args: list[Any]
+    kwargs: dict[str, Any]
 
 
 def store(session: Session, *, subscription: str, message_id: str | None, data: bytes,
@@ -32,6 +50,24 @@ def store(session: Session, *, subscription: str, message_id: str | None, data: 
                        "attributes": dict(attributes),
                        "data_base64": base64.b64encode(data[:65536]).decode()})
     return letter
+
+
+def quarantine_task(session: Session, *, queue: str, task_id: str, task_name: str,
+                    args: list[Any], kwargs: dict[str, Any], deliveries: int) -> DeadLetter:
+    """File a task that kept killing its worker. A second report of the same task while its
+    letter is still pending (the worker died between this commit and the ack) adds nothing."""
+    subscription = TASK_SUBSCRIPTION_PREFIX + queue
+    pending = session.scalar(select(DeadLetter).where(
+        DeadLetter.subscription == subscription, DeadLetter.message_id == task_id,
+        DeadLetter.reason == POISON_TASK, DeadLetter.replayed_at.is_(None)).limit(1))
+    if pending is not None:
+        return pending
+    data = json.dumps({"name": task_name, "args": args, "kwargs": kwargs}).encode()
+    return store(session, subscription=subscription, message_id=task_id, data=data,
+                 attributes={"task_name": task_name, "queue": queue, "task_id": task_id},
+                 reason=POISON_TASK,
+                 detail=f"delivered {deliveries} times without finishing (its worker process "
+                        "died each time); not run again until replayed")
 
 
 def get(session: Session, letter_id: str, *, lock: bool = False) -> DeadLetter:
@@ -52,18 +88,50 @@ def recent(session: Session, *, limit: int = 100, reason: str | None = None,
 
 
 def replay(session: Session, letter_id: str, *, data: bytes | None = None,
-           attributes: Mapping[str, str] | None = None) -> Routed:
-    """Route the stored message again, optionally corrected. Raises Undecodable (and keeps the
-    letter) when it still cannot be accepted; the caller sends the task after commit."""
+           attributes: Mapping[str, str] | None = None) -> Routed | TaskResend:
+    """Route the stored message again, optionally corrected, or for a quarantined task, send the
+    task again. Raises Undecodable (and keeps the letter) when it still cannot be accepted;
+    the caller sends the task after commit."""
     letter = get(session, letter_id, lock=True)
+    if letter.subscription.startswith(TASK_SUBSCRIPTION_PREFIX):
+        target: Routed | TaskResend = _task_resend(letter, data)
+    else:
+        message_id = letter.message_id or f"dead-letter:{letter.id}"
+        target = route(letter.subscription, data if data is not None else letter.data,
+                       attributes if attributes is not None else letter.attributes, message_id)
     if data is not None:
         letter.data = data
     if attributes is not None:
         letter.attributes = dict(attributes)
-    message_id = letter.message_id or f"dead-letter:{letter.id}"
-    routed = route(letter.subscription, letter.data, letter.attributes, message_id)
     letter.replayed_at, letter.replay_count = utcnow(), letter.replay_count + 1
-    return routed
+    return target
+
+
+def _task_resend(letter: DeadLetter, data: bytes | None) -> TaskResend:
+    original = _task_body(letter.data)
+    body = _task_body(data) if data is not None else original
+    if body["name"] != original["name"]:
+        # A replay corrects arguments; sending another task would bypass its own checks.
+        raise Undecodable("task_name_changed",
+                          f"a replay re-sends {original['name']!r}, not {body['name']!r}")
+    return TaskResend(task_name=body["name"],
+                      queue=letter.subscription.removeprefix(TASK_SUBSCRIPTION_PREFIX),
+                      task_id=letter.message_id or f"dead-letter:{letter.id}",
+                      args=body["args"], kwargs=body["kwargs"])
+
+
+def _task_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise Undecodable("invalid_task_body", f"not JSON: {exc}") from exc
+    if not (isinstance(body, dict) and isinstance(body.get("name"), str)
+            and isinstance(body.get("args", []), list)
+            and isinstance(body.get("kwargs", {}), dict)):
+        raise Undecodable("invalid_task_body",
+                          'expected {"name": str, "args": [...], "kwargs": {...}}')
+    return {"name": body["name"], "args": body.get("args", []),
+            "kwargs": body.get("kwargs", {})}
 
 
 def describe(letter: DeadLetter, *, with_data: bool = False) -> dict[str, Any]:
@@ -83,4 +151,5 @@ def describe(letter: DeadLetter, *, with_data: bool = False) -> dict[str, Any]:
     return view
 
 
-__all__ = ["Undecodable", "describe", "get", "recent", "replay", "store"]
+__all__ = ["POISON_TASK", "TaskResend", "Undecodable", "describe", "get", "quarantine_task",
+           "recent", "replay", "store"]

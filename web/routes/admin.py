@@ -10,7 +10,7 @@ from pydantic import Field
 
 from app.messaging.inbound import Undecodable
 from app.services import dead_letters
-from tasks.celery_app import send_routed
+from tasks.fleet_signals import send_replay
 from web.endpoint import Context, Reply, endpoint
 from web.problems import ApiProblem
 from web.schemas import Request
@@ -52,6 +52,6 @@ def replay_dead_letter(ctx: Context, body: Replay, letter_id: str) -> Reply:
                                      attributes=body.attributes)
     except Undecodable as exc:
         raise ApiProblem(422, exc.reason, f"still not acceptable: {exc.detail}") from exc
-    ctx.after_commit(send_routed, routed)
+    ctx.after_commit(send_replay, routed)
     return Reply(202, {"dead_letter_id": letter_id, "task_id": routed.task_id,
                        "task_name": routed.task_name})

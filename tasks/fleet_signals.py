@@ -1,0 +1,143 @@
+"""Fleet hooks: a publish timestamp on every message, delivery counting and quarantine of tasks
+that keep killing their worker, and per-queue completion counters for `fusion-prime fleet`.
+
+Cost per task: one Redis round trip when it starts (count the delivery) and one when it ends
+(clear the count, bump the counters). Redis trouble never fails a task: the hooks log it and
+the task runs uncounted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import redis
+from celery import Task, signals
+from celery.exceptions import Reject
+
+from app.config import get_settings
+from app.logs import get_logger
+from app.messaging.routing import Routed
+from app.persistence.db import unit_of_work
+from app.services import dead_letters, fleet
+from app.services.dead_letters import TaskResend
+
+log = get_logger(__name__)
+
+# After a failed attempt to file a poison task, wait before handing its message back, so a
+# database outage does not turn the requeue into a hot loop.
+QUARANTINE_RETRY_PAUSE_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    key: str
+    count: int  # deliveries of this (task id, retries) so far, this one included; 0 = unknown
+    queue: str | None
+    started: float
+
+
+@lru_cache(maxsize=1)
+def _redis() -> redis.Redis | None:
+    url = get_settings().celery_broker_url
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    # redis-py reopens its pool in a forked child, so a pool made before fork is safe.
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+
+@signals.before_task_publish.connect  # type: ignore[untyped-decorator]
+def _stamp_publish_time(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    # `fleet status` reads the oldest waiting message's age from this header.
+    if headers is not None:
+        headers[fleet.SENT_AT_HEADER] = time.time()
+
+
+@contextmanager
+def counted(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[None]:
+    """Around a task body: count the delivery, quarantine a poison task instead of running it,
+    and on completion clear the count and bump the queue's counters."""
+    delivery = begin(task)
+    if delivery is not None and delivery.count > get_settings().task_max_deliveries:
+        quarantine(task, delivery, args, kwargs)  # raises Reject either way
+    try:
+        yield
+    finally:
+        end(delivery)
+
+
+def begin(task: Task) -> Delivery | None:
+    """Count this delivery before the task body runs; None when the task is called in-process."""
+    request = task.request
+    if request.called_directly or not request.id:
+        return None
+    queue = (request.delivery_info or {}).get("routing_key") or None
+    key = fleet.delivery_key(request.id, request.retries or 0)
+    count = 0
+    client = _redis()
+    if client is not None:
+        try:
+            pipe = client.pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, fleet.DELIVERY_TTL_SECONDS)
+            count = int(pipe.execute()[0])
+        except redis.RedisError as exc:
+            log.warning("fleet.delivery_count_failed", error=type(exc).__name__)
+    return Delivery(key, count, queue, time.perf_counter())
+
+
+def end(delivery: Delivery | None) -> None:
+    """The task finished (returned, raised or was quarantined) without killing its process."""
+    client = _redis()
+    if delivery is None or client is None:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.delete(delivery.key)
+        if delivery.queue:
+            fleet.record_completion(pipe, delivery.queue,
+                                    time.perf_counter() - delivery.started, time.time())
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("fleet.completion_count_failed", error=type(exc).__name__)
+
+
+def quarantine(task: Task, delivery: Delivery, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> None:
+    """Dead-letter a task that was delivered too often without finishing, and drop its message
+    (Reject without requeue acks it on Redis; Celery records the task as failed)."""
+    queue, deliveries = delivery.queue or "unknown", delivery.count - 1
+    try:
+        with unit_of_work() as session:
+            letter = dead_letters.quarantine_task(
+                session, queue=queue, task_id=task.request.id, task_name=task.name,
+                args=list(args), kwargs=dict(kwargs), deliveries=deliveries)
+            letter_id = letter.id
+    except Exception as exc:
+        # Not filed, so not dropped: hand the message back (its count kept) and try again on
+        # its next delivery.
+        log.error("task.quarantine_failed", error=type(exc).__name__)
+        time.sleep(QUARANTINE_RETRY_PAUSE_SECONDS)
+        raise Reject(f"could not dead-letter: {type(exc).__name__}", requeue=True) from exc
+    end(delivery)  # the count is cleared, so a replay gets its full number of deliveries
+    log.error("task.quarantined", dead_letter_id=letter_id, queue=queue, deliveries=deliveries)
+    raise Reject(f"poison_task: delivered {deliveries} times without finishing; "
+                 f"dead letter {letter_id}", requeue=False)
+
+
+def send_replay(target: Routed | TaskResend) -> str:
+    """Send a replayed dead letter: a routed Pub/Sub event, or a quarantined task again."""
+    from tasks.celery_app import celery_app, send_routed  # noqa: PLC0415 - imports this module
+
+    if isinstance(target, Routed):
+        return send_routed(target)
+    client = _redis()
+    if client is not None:  # a fresh count: the replay gets its full number of deliveries
+        client.delete(fleet.delivery_key(target.task_id, 0))
+    celery_app.send_task(target.task_name, args=target.args, kwargs=target.kwargs,
+                         task_id=target.task_id, queue=target.queue)
+    return target.task_id
