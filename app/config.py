@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     outbox_metrics_port: int = Field(default=9465, ge=0, le=65535)
     # 127.0.0.1 keeps the endpoints local; containers set 0.0.0.0 so Prometheus can scrape.
     metrics_bind_host: str = "127.0.0.1"
+    # The API's /metrics is open (scrapers rarely send keys; it carries no personal data) unless
+    # this is set, then it wants `Authorization: Bearer <token>`.
+    metrics_token: SecretStr = SecretStr("")
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_max_backoff_seconds: float = Field(default=30.0, gt=0)

@@ -10,6 +10,7 @@ from app.config import Settings, get_settings
 from app.domain.errors import DomainError
 from app.services.apikeys import PrincipalCache
 from web.logging import install_request_context
+from web.metrics import install_metrics
 from web.problems import ApiProblem, from_domain_error, from_validation_error, problem
 
 
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app = Flask(__name__)
     install_request_context(app)
+    install_metrics(app)
     app.config["SETTINGS"] = settings or get_settings()
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.config["PRINCIPALS"] = PrincipalCache(app.config["SETTINGS"].api_key_cache_seconds)

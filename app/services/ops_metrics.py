@@ -1,0 +1,148 @@
+"""Fleet-wide operational figures for the API's /metrics: read on demand, returned as plain data.
+
+Everything here is a count or an age over the whole system (the database and the broker), so any
+one API process can answer for the fleet. Labels are bounded codes (task names, queue names,
+reasons, event types, batch kinds) — never account ids or other personal data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+# Workers count task states here (tasks/task_metrics.py): field "<task name>|<state>".
+TASK_COUNTS_KEY = "fusion:metrics:tasks"
+TASK_FIELD_SEPARATOR = "|"
+
+# kombu's Redis transport keeps a queue's messages of priority p > 0 in a list named
+# "<queue>\x06\x16<p>" (celeryconfig sets queue_order_strategy "priority"). Every possible
+# step is counted, so a non-default `priority_steps` is still summed correctly.
+PRIORITY_SEPARATOR = "\x06\x16"
+PRIORITY_LEVELS = range(1, 10)
+# Messages delivered to a worker and not acked yet (kombu's visibility-timeout bookkeeping).
+UNACKED_KEY = "unacked"
+
+# A slow database yields no figures rather than a hung scrape.
+STATEMENT_TIMEOUT_MS = 2000
+
+
+class RedisLike(Protocol):
+    """The part of redis.Redis this module uses (a pipeline is one round trip)."""
+
+    def pipeline(self, transaction: bool = ...) -> Any: ...
+
+    def hgetall(self, name: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    id: str
+    kind: str
+    status: str
+    total: int
+    done: int
+    failed: int
+
+
+@dataclass
+class DatabaseFigures:
+    outbox_unsent: int = 0
+    outbox_oldest_unsent_age_seconds: float = 0.0
+    # (reason, "pending" | "replayed") -> count
+    dead_letters: dict[tuple[str, str], int] = field(default_factory=dict)
+    margin_events: dict[str, int] = field(default_factory=dict)
+    running_batches: list[BatchProgress] = field(default_factory=list)
+    # (kind, status) -> count, over the batches list_batches returned
+    batches: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass
+class BrokerFigures:
+    queue_depth: dict[str, int] = field(default_factory=dict)
+    unacked: int = 0
+    # (task name, state) -> count since the broker's data began
+    tasks: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+_OUTBOX_SQL = text("""
+    SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL),
+           (SELECT EXTRACT(EPOCH FROM clock_timestamp() - created_at) FROM outbox
+             WHERE published_at IS NULL ORDER BY seq LIMIT 1)
+""")
+_DEAD_LETTERS_SQL = text("""
+    SELECT reason, replayed_at IS NULL AS pending, count(*) FROM dead_letters GROUP BY 1, 2
+""")
+_MARGIN_EVENTS_SQL = text("SELECT event_type, count(*) FROM risk_margin_events GROUP BY 1")
+
+
+def database_figures(session: Session) -> DatabaseFigures:
+    """Outbox lag, dead letters, margin events and batch progress, under a statement timeout."""
+    session.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
+    figures = DatabaseFigures()
+    unsent, age = session.execute(_OUTBOX_SQL).one()
+    figures.outbox_unsent = int(unsent)
+    figures.outbox_oldest_unsent_age_seconds = max(float(age), 0.0) if age is not None else 0.0
+    for reason, pending, count in session.execute(_DEAD_LETTERS_SQL):
+        figures.dead_letters[(reason, "pending" if pending else "replayed")] = int(count)
+    figures.margin_events = {kind: int(n) for kind, n in session.execute(_MARGIN_EVENTS_SQL)}
+    _batch_figures(session, figures)
+    return figures
+
+
+def _batch_figures(session: Session, figures: DatabaseFigures) -> None:
+    try:
+        from app.services.batches import list_batches  # noqa: PLC0415 - lands separately
+    except ImportError:
+        return
+    for view in list_batches(session, limit=200):
+        key = (str(view.kind), str(view.status))
+        figures.batches[key] = figures.batches.get(key, 0) + 1
+    figures.running_batches = [
+        BatchProgress(id=str(v.id), kind=str(v.kind), status=str(v.status), total=int(v.total),
+                      done=int(v.done), failed=int(v.failed))
+        for v in list_batches(session, status="running", limit=200)
+    ]
+
+
+def priority_lists(queue: str) -> list[str]:
+    """Every Redis list that may hold messages of `queue`."""
+    return [queue, *(f"{queue}{PRIORITY_SEPARATOR}{level}" for level in PRIORITY_LEVELS)]
+
+
+def broker_figures(client: RedisLike, queues: Iterable[str]) -> BrokerFigures:
+    """Queue depths (all priority sub-lists summed), unacked messages and task counts, in one
+    round trip."""
+    names = list(queues)
+    pipe = client.pipeline(transaction=False)
+    for queue in names:
+        for key in priority_lists(queue):
+            pipe.llen(key)
+    pipe.hlen(UNACKED_KEY)
+    pipe.hgetall(TASK_COUNTS_KEY)
+    replies = pipe.execute()
+    figures = BrokerFigures()
+    per_queue = len(PRIORITY_LEVELS) + 1
+    for index, queue in enumerate(names):
+        figures.queue_depth[queue] = sum(int(n) for n in
+                                         replies[index * per_queue:(index + 1) * per_queue])
+    figures.unacked = int(replies[-2])
+    figures.tasks = parse_task_counts(replies[-1])
+    return figures
+
+
+def task_field(task_name: str, state: str) -> str:
+    return f"{task_name}{TASK_FIELD_SEPARATOR}{state}"
+
+
+def parse_task_counts(raw: dict[Any, Any]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for key, value in raw.items():
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        task, sep, state = name.rpartition(TASK_FIELD_SEPARATOR)
+        if sep:
+            counts[(task, state)] = int(value)
+    return counts

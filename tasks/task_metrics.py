@@ -1,0 +1,127 @@
+"""Fleet-wide task counts by name and state, kept in the broker's Redis for the API's /metrics.
+
+Every worker process adds to one hash (HINCRBY is atomic, so no process owns the totals and a
+restarted worker loses nothing). A pool process buffers the states of the task it is running
+and sends them in one pipelined call when the task ends; states seen outside a task run (the
+consumer's received/rejected/revoked, a hard time limit noticed by the parent) go at once.
+Metrics are best effort: a Redis error is logged and the task carries on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import redis
+from celery import signals
+
+from app.config import get_settings
+from app.logs import get_logger
+from app.services.ops_metrics import TASK_COUNTS_KEY, task_field
+
+log = get_logger(__name__)
+
+# Names that are not registered tasks come off the broker as the sender wrote them: fold them
+# into one label so a bad producer cannot grow the hash (or the scrape) without bound.
+UNREGISTERED = "<unregistered>"
+
+_client: redis.Redis | None = None
+_pending: Counter[str] = Counter()
+_in_task = False
+
+
+def _redis() -> redis.Redis | None:
+    global _client  # noqa: PLW0603 - one lazily made client per process
+    if _client is None:
+        url = get_settings().celery_broker_url
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            return None
+        # redis-py notices a fork and opens fresh sockets in the child.
+        _client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return _client
+
+
+def _flush() -> None:
+    if not _pending:
+        return
+    counts = dict(_pending)
+    _pending.clear()
+    client = _redis()
+    if client is None:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        for name, n in counts.items():
+            pipe.hincrby(TASK_COUNTS_KEY, name, n)
+        pipe.execute()
+    except Exception as exc:  # a metric must never fail or delay a task beyond its timeout
+        log.warning("task_metrics.write_failed", error=type(exc).__name__)
+
+
+def count(task_name: str | None, state: str) -> None:
+    _pending[task_field(task_name or UNREGISTERED, state)] += 1
+    if not _in_task:
+        _flush()
+
+
+def _name(sender: Any = None, request: Any = None) -> str | None:
+    name = getattr(sender, "name", None) or getattr(request, "name", None)
+    return name if isinstance(name, str) else None
+
+
+@signals.task_received.connect  # type: ignore[untyped-decorator]
+def _received(request: Any = None, **_: Any) -> None:
+    count(_name(request=request), "received")
+
+
+@signals.task_prerun.connect  # type: ignore[untyped-decorator]
+def _started(sender: Any = None, **_: Any) -> None:
+    global _in_task  # noqa: PLW0603
+    _in_task = True
+    count(_name(sender), "started")
+
+
+@signals.task_success.connect  # type: ignore[untyped-decorator]
+def _succeeded(sender: Any = None, **_: Any) -> None:
+    count(_name(sender), "succeeded")
+
+
+@signals.task_failure.connect  # type: ignore[untyped-decorator]
+def _failed(sender: Any = None, **_: Any) -> None:
+    count(_name(sender), "failed")
+
+
+@signals.task_retry.connect  # type: ignore[untyped-decorator]
+def _retried(sender: Any = None, request: Any = None, **_: Any) -> None:
+    count(_name(sender, request), "retried")
+
+
+@signals.task_internal_error.connect  # type: ignore[untyped-decorator]
+def _internal_error(sender: Any = None, **_: Any) -> None:
+    count(_name(sender), "internal_error")
+
+
+@signals.task_postrun.connect  # type: ignore[untyped-decorator]
+def _ended(**_: Any) -> None:
+    global _in_task  # noqa: PLW0603
+    _in_task = False
+    _flush()
+
+
+@signals.task_revoked.connect  # type: ignore[untyped-decorator]
+def _revoked(request: Any = None, sender: Any = None, expired: bool = False, **_: Any) -> None:
+    count(_name(sender, request), "expired" if expired else "revoked")
+
+
+@signals.task_rejected.connect  # type: ignore[untyped-decorator]
+def _rejected(message: Any = None, **_: Any) -> None:
+    headers = getattr(message, "headers", None) or {}
+    name = headers.get("task") if isinstance(headers, dict) else None
+    from tasks.celery_app import celery_app  # noqa: PLC0415 - avoid an import cycle
+
+    count(name if name in celery_app.tasks else None, "rejected")
+
+
+@signals.task_unknown.connect  # type: ignore[untyped-decorator]
+def _unknown(**_: Any) -> None:
+    count(None, "unknown")
