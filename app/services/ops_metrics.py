@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.services.batches import list_batches
+
 # Workers count task states here (tasks/task_metrics.py): field "<task name>|<state>".
 TASK_COUNTS_KEY = "fusion:metrics:tasks"
 TASK_FIELD_SEPARATOR = "|"
@@ -28,6 +30,9 @@ UNACKED_KEY = "unacked"
 
 # A slow database yields no figures rather than a hung scrape.
 STATEMENT_TIMEOUT_MS = 2000
+# Batch counts by kind and status cover the newest this many (of each kind); running batches
+# are few, each one gets its own progress series.
+RECENT_BATCHES = 200
 
 
 class RedisLike(Protocol):
@@ -56,7 +61,7 @@ class DatabaseFigures:
     dead_letters: dict[tuple[str, str], int] = field(default_factory=dict)
     margin_events: dict[str, int] = field(default_factory=dict)
     running_batches: list[BatchProgress] = field(default_factory=list)
-    # (kind, status) -> count, over the batches list_batches returned
+    # (kind, status) -> count over the newest RECENT_BATCHES
     batches: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
@@ -94,17 +99,13 @@ def database_figures(session: Session) -> DatabaseFigures:
 
 
 def _batch_figures(session: Session, figures: DatabaseFigures) -> None:
-    try:
-        from app.services.batches import list_batches  # noqa: PLC0415 - lands separately
-    except ImportError:
-        return
-    for view in list_batches(session, limit=200):
-        key = (str(view.kind), str(view.status))
+    for view in list_batches(session, limit=RECENT_BATCHES):
+        key = (view.kind, view.status)
         figures.batches[key] = figures.batches.get(key, 0) + 1
     figures.running_batches = [
-        BatchProgress(id=str(v.id), kind=str(v.kind), status=str(v.status), total=int(v.total),
-                      done=int(v.done), failed=int(v.failed))
-        for v in list_batches(session, status="running", limit=200)
+        BatchProgress(id=v.id, kind=v.kind, status=v.status, total=v.total, done=v.done,
+                      failed=v.failed)
+        for v in list_batches(session, status="running", limit=RECENT_BATCHES)
     ]
 
 

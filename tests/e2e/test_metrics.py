@@ -151,6 +151,39 @@ def test_margin_events_by_type(client: FlaskClient, risk: Api) -> None:
     assert account not in text
 
 
+def test_batch_progress(client: FlaskClient, risk: Api) -> None:
+    from sqlalchemy import delete  # noqa: PLC0415
+
+    from app.persistence.db import unit_of_work  # noqa: PLC0415
+    from app.persistence.models import utcnow  # noqa: PLC0415
+    from app.persistence.risk_models import RiskBatch  # noqa: PLC0415
+
+    completed = value(scrape(client), "fusion_batches", kind="risk_recompute",
+                      status="completed")
+    accepted = risk.accepted("/v1/risk/batches", {"scope": "asset", "asset": "EUR"})
+    wait_for(lambda: risk.get(accepted["status_url"]).get_json()["status"] == "completed",
+             timeout=60, what="batch completed")
+    assert value(scrape(client), "fusion_batches", kind="risk_recompute",
+                 status="completed") == completed + 1
+    # A batch caught mid-run (a real one finishes too fast to scrape while it runs).
+    batch_id = unique("m-batch")
+    with unit_of_work() as session:
+        session.add(RiskBatch(batch_id=batch_id, scope="asset", asset="EUR", trigger="api",
+                              status="running", chunk_size=5, total_accounts=10, total_chunks=2,
+                              accounts_done=4, accounts_failed=1, started_at=utcnow()))
+    try:
+        text = scrape(client)
+        labels = {"batch_id": batch_id, "kind": "risk_recompute"}
+        assert value(text, "fusion_batch_items", **labels) == 10
+        assert value(text, "fusion_batch_items_done", **labels) == 4
+        assert value(text, "fusion_batch_items_failed", **labels) == 1
+        assert value(text, "fusion_batches", kind="risk_recompute", status="running") >= 1
+    finally:
+        with unit_of_work() as session:
+            session.execute(delete(RiskBatch).where(RiskBatch.batch_id == batch_id))
+    assert batch_id not in scrape(client), "only running batches have progress series"
+
+
 def test_queue_depth_sums_priority_lists_of_a_queue_nobody_consumes(
         service_env: dict[str, str]) -> None:
     """A broker database no worker listens on, seeded through Celery's real producer with
