@@ -72,6 +72,14 @@ beat_schedule = {
         "schedule": crontab(hour=2, minute=0),
         "options": {"expires": 3600},
     },
+    # Every ledger invariant, set-based, each night (after the risk recompute); breaks alert.
+    "ledger-nightly-reconciliation": {
+        "task": "batch.reconcile_ledger",
+        "schedule": crontab(hour=3, minute=0),
+        "options": {"expires": 3600},
+    },
+    "reconciliation-sweep": {"task": "batch.reconcile_sweep", "schedule": 300.0,
+                             "options": {"expires": 300.0}},
     # Batch chunks, price recomputes and calculations whose message was lost.
     "risk-sweep": {"task": "risk.sweep", "schedule": 60.0, "options": {"expires": 60.0}},
     # Alerts held for quiet hours, and deliveries whose send was lost or whose worker died.

@@ -18,6 +18,7 @@ celery_app = Celery("fusion_prime")
 celery_app.config_from_object("celeryconfig")
 celery_app.conf.imports = (
     "tasks.settlement", "tasks.maintenance", "tasks.inbound", "tasks.risk", "tasks.compliance",
+    "tasks.batch",
     "tasks.alerts", "tasks.task_metrics", "tasks.task_logging",
 )
 

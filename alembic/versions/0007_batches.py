@@ -48,13 +48,13 @@ def upgrade() -> None:
         sa.Column("checks_with_breaks", sa.Integer(), nullable=False),
         sa.Column("checks_failed", sa.Integer(), nullable=False),
         sa.Column("breaks_found", sa.Integer(), nullable=False),
-        sa.Column("alert_id", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
                   nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
-            "status IN ('running', 'completed', 'completed_with_breaks', 'cancelled')",
+            "status IN ('running', 'completed', 'completed_with_breaks', "
+            "'completed_with_failures', 'cancelled')",
             name="status_known"),
         sa.PrimaryKeyConstraint("run_id"),
         sa.UniqueConstraint("request_key"),
@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("breaks", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("alert_id", sa.String(length=64), nullable=True),
         sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status IN ('pending', 'done', 'failed', 'cancelled')",

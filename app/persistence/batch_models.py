@@ -29,7 +29,8 @@ class ReconciliationRun(Base):
     __tablename__ = "reconciliation_runs"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('running', 'completed', 'completed_with_breaks', 'cancelled')",
+            "status IN ('running', 'completed', 'completed_with_breaks', "
+            "'completed_with_failures', 'cancelled')",
             name="status_known"),
         Index("ix_reconciliation_runs_created", "created_at"),
     )
@@ -44,7 +45,6 @@ class ReconciliationRun(Base):
     checks_with_breaks: Mapped[int] = mapped_column(Integer, default=0)
     checks_failed: Mapped[int] = mapped_column(Integer, default=0)
     breaks_found: Mapped[int] = mapped_column(Integer, default=0)
-    alert_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
@@ -68,6 +68,8 @@ class ReconciliationCheck(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     breaks: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # The compliance alert a broken (or failed) check opened.
+    alert_id: Mapped[str | None] = mapped_column(String(64))
     dispatched_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
 

@@ -13,7 +13,7 @@ cancelled batch later (a redelivery, the sweeper) marks its chunk cancelled and 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.persistence.batch_models import ReconciliationRun
 from app.persistence.compliance_models import RescreenRun
 from app.persistence.risk_models import RiskBatch
+from app.services import reconciliation
 
 RISK_RECOMPUTE = "risk_recompute"
 SANCTIONS_RESCREEN = "sanctions_rescreen"
@@ -43,9 +44,10 @@ _STATUS: dict[str, dict[str, str]] = {
                      "cancelled": CANCELLED},
     SANCTIONS_RESCREEN: {"planned": PENDING, "running": RUNNING, "completed": COMPLETED,
                          "cancelled": CANCELLED},
-    # A check that found breaks is a failed unit of the run, like a failed chunk.
+    # A check that found breaks (or could not run) is a failed unit, like a failed chunk.
     RECONCILIATION: {"running": RUNNING, "completed": COMPLETED,
                      "completed_with_breaks": COMPLETED_WITH_FAILURES,
+                     "completed_with_failures": COMPLETED_WITH_FAILURES,
                      "cancelled": CANCELLED},
 }
 
@@ -112,7 +114,7 @@ def _reconciliation_view(r: ReconciliationRun) -> BatchView:
         created_at=r.created_at, started_at=r.started_at, finished_at=r.finished_at,
         detail={"unit": "checks", "trigger": r.trigger, "breaks": r.breaks_found,
                 "checks_with_breaks": r.checks_with_breaks, "checks_failed": r.checks_failed,
-                "alert_id": r.alert_id})
+                "run_status": r.status})
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,13 @@ def _find(session: Session, batch_id: str, *, lock: bool = False) -> tuple[str, 
 def get_batch(session: Session, batch_id: str) -> BatchView:
     """One batch by its id, bare or kind-qualified; NotFound when no kind has it."""
     name, row = _find(session, batch_id)
-    return _KINDS[name].view(row)
+    view = _KINDS[name].view(row)
+    if name == RECONCILIATION:
+        # What an operator opens a run for: which invariants broke, and where.
+        view = replace(view, detail={**view.detail,
+                                     "checks": reconciliation.checks_of(session, view.id),
+                                     "breaks_sample": reconciliation.breaks_of(session, view.id)})
+    return view
 
 
 # Pending chunks a worker is not holding right now; those it holds finish on their own.

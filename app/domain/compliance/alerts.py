@@ -21,6 +21,7 @@ class AlertStatus(StrEnum):
 class AlertKind(StrEnum):
     AML_CHECK = "aml_check"  # a transaction check scored medium or high
     CHAIN_FACT = "chain_fact"  # the chain reported a settlement with a party the gate holds
+    LEDGER_BREAK = "ledger_break"  # the nightly reconciliation found a broken ledger invariant
 
 
 _MOVES: dict[AlertStatus, frozenset[AlertStatus]] = {

@@ -58,6 +58,8 @@ def plan(session: Session, run_id: str, now: datetime, chunk_size: int = CHUNK_S
     run = session.get(RescreenRun, run_id, with_for_update=True)
     if run is None:
         raise NotFound(f"re-screen run {run_id} not found", code="rescreen_not_found")
+    if run.status == "cancelled":  # app.services.batches.cancel_batch: nothing more to send
+        return []
     if run.status == "planned":
         parties = known_parties(session)
         for seq, start in enumerate(range(0, len(parties), chunk_size)):
@@ -88,6 +90,8 @@ def run_chunk(session: Session, run_id: str, seq: int, settings: Settings, now: 
         return {"run_id": run_id, "seq": seq, "status": "already_done"}
     run = session.get(RescreenRun, run_id)
     assert run is not None
+    if run.status == "cancelled":  # the chunk stays undone; the run counts no more parties
+        return {"run_id": run_id, "seq": seq, "status": "cancelled"}
     new_hits = 0
     superseded = _superseded(session, run)
     if not superseded:
@@ -106,7 +110,8 @@ def run_chunk(session: Session, run_id: str, seq: int, settings: Settings, now: 
     run.chunks_done += 1
     run.parties_done += len(chunk.parties)
     run.new_hits += new_hits
-    if run.chunks_done >= run.chunk_count:
+    # A chunk that was running when its run was cancelled still counts; the run stays cancelled.
+    if run.chunks_done >= run.chunk_count and run.status == "running":
         run.status, run.finished_at = "completed", now
     return {"run_id": run_id, "seq": seq, "parties": len(chunk.parties), "new_hits": new_hits,
             "status": "superseded" if superseded else "done"}

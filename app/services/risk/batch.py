@@ -25,7 +25,7 @@ SCOPES = ("all", "asset")
 # A running batch older than this is presumed abandoned by whatever waits on it; its chunks
 # are still re-sent by the sweeper.
 ACTIVE_WINDOW = timedelta(minutes=10)
-TERMINAL = ("completed", "completed_with_failures")
+TERMINAL = ("completed", "completed_with_failures", "cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ class BatchPlan:
 class ChunkOutcome:
     batch_id: str
     chunk_no: int
-    outcome: str  # done | duplicate | failed
+    outcome: str  # done | duplicate | failed | cancelled
     accounts: int = 0
     events: int = 0
     batch_status: str | None = None
@@ -119,6 +119,9 @@ def run_chunk(session: Session, batch_id: str, chunk_no: int, *, now: datetime,
         return ChunkOutcome(batch_id, chunk_no, "duplicate")
     batch = session.get(RiskBatch, batch_id)
     assert batch is not None  # the chunk's foreign key guarantees it
+    if batch.status == "cancelled":  # app.services.batches.cancel_batch
+        chunk.status, chunk.finished_at = "cancelled", now
+        return ChunkOutcome(batch_id, chunk_no, "cancelled", batch_status=batch.status)
     selection = margin.Selection(lower=chunk.lower_bound, upper=chunk.upper_bound,
                                  asset=batch.asset)
     done = margin.recompute(session, selection, now=now, max_age=max_age,
@@ -142,17 +145,20 @@ def fail_chunk(session: Session, batch_id: str, chunk_no: int, *, now: datetime,
 
 # The batch row is locked last and only for this statement's remaining transaction, so
 # concurrent chunks serialise just on their counters; the chunk that completes the count
-# finishes the batch.
+# finishes the batch. A chunk that was running when its batch was cancelled still counts, and
+# the batch stays cancelled.
 _COUNT = text("""
 UPDATE risk_batches
    SET chunks_done = chunks_done + :done, chunks_failed = chunks_failed + :failed,
        accounts_done = accounts_done + :accounts,
        accounts_failed = accounts_failed + :accounts_failed,
        events_emitted = events_emitted + :events,
-       status = CASE WHEN chunks_done + chunks_failed + :done + :failed < total_chunks THEN status
+       status = CASE WHEN status = 'cancelled' THEN status
+                     WHEN chunks_done + chunks_failed + :done + :failed < total_chunks THEN status
                      WHEN chunks_failed + :failed > 0 THEN 'completed_with_failures'
                      ELSE 'completed' END,
-       finished_at = CASE WHEN chunks_done + chunks_failed + :done + :failed < total_chunks
+       finished_at = CASE WHEN status = 'cancelled' THEN finished_at
+                          WHEN chunks_done + chunks_failed + :done + :failed < total_chunks
                           THEN finished_at ELSE :now END
  WHERE batch_id = :batch_id
 RETURNING status
