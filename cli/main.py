@@ -32,8 +32,9 @@ def cli() -> None:
 
 
 def _register_area_commands() -> None:
-    from cli import compliance, fleet, risk  # noqa: PLC0415 - each area owns its commands
+    from cli import batch, compliance, fleet, risk  # noqa: PLC0415 - each area owns its commands
 
+    cli.add_command(batch.batch)
     cli.add_command(risk.risk)
     cli.add_command(compliance.sanctions)
     cli.add_command(compliance.compliance)

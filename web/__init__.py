@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.routes import (  # noqa: PLC0415 - blueprints import settings-dependent modules
         admin,
         alerts,
+        batches,
         compliance,
         escrows,
         health,
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.config["PRINCIPALS"] = PrincipalCache(app.config["SETTINGS"].api_key_cache_seconds)
     blueprints = (health.bp, escrows.bp, settlement.bp, risk.bp, compliance.bp, admin.bp,
-                  alerts.bp, openapi.bp)
+                  alerts.bp, batches.bp, openapi.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
