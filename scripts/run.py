@@ -1,14 +1,17 @@
-"""`make run`: the whole stack on this machine (API, Celery workers, beat); Ctrl-C stops it.
+"""`make run`: the whole stack on this machine (API, one Celery worker group per queue, beat,
+Flower); Ctrl-C stops it.
 
 Uses DATABASE_URL / CELERY_BROKER_URL when set; otherwise starts private PostgreSQL and Redis
 under FUSION_DATA_DIR (default .fusion) with scripts/devstack.py. The API listens on
-127.0.0.1:FUSION_API_PORT (default 8000). Logs go to <data dir>/logs/<process>.log.
+127.0.0.1:FUSION_API_PORT (default 8000), Flower on 127.0.0.1:FLOWER_PORT (default 5555).
+Logs go to <data dir>/logs/<process>.log.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -27,13 +30,14 @@ sys.path.insert(0, str(ROOT))
 import devstack  # noqa: E402
 import pubsub_emulator  # noqa: E402
 
+from app.config import WORKER_QUEUES, get_settings  # noqa: E402 - read only once env is final
+
 DATA_DIR = Path(os.environ.get("FUSION_DATA_DIR") or ROOT / ".fusion").resolve()
 LOGS = DATA_DIR / "logs"
 KEY_FILE = DATA_DIR / "dev-api-key"
-READY_TIMEOUT = 90.0
+FLOWER_PASSWORD_FILE = DATA_DIR / "flower-password"
+READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
-# Worker name -> (queues, concurrency). Settlement gets its own pool so it never waits on batch.
-WORKERS = {"settlement": ("settlement", 2), "ops": ("risk,compliance,alerts,batch", 2)}
 
 
 class RunError(Exception):
@@ -62,17 +66,17 @@ def _tail(path: Path, lines: int = 20) -> str:
     return f"--- last lines of {_show(path)} ---\n" + "\n".join(text)
 
 
-def api_port() -> int:
-    raw = os.environ.get("FUSION_API_PORT", "8000").strip()
+def free_port(variable: str, default: str) -> int:
+    raw = os.environ.get(variable, default).strip()
     if not raw.isdigit() or not 0 < (port := int(raw)) < 65536:
-        raise RunError(f"FUSION_API_PORT must be a port number (1-65535), got {raw!r}")
+        raise RunError(f"{variable} must be a port number (1-65535), got {raw!r}")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
-            raise RunError(f"port {port} on 127.0.0.1 is already in use; set FUSION_API_PORT "
-                          f"to a free port, e.g. FUSION_API_PORT={port + 1} make run") from None
+            raise RunError(f"port {port} on 127.0.0.1 is already in use; set {variable} "
+                          f"to a free port, e.g. {variable}={port + 1} make run") from None
     return port
 
 
@@ -123,7 +127,6 @@ def migrate() -> None:
 
 def dev_api_key() -> str:
     """The stored development key if it still authenticates, else a new all-scopes key."""
-    from app.config import get_settings  # noqa: PLC0415 - settings read after env is final
     from app.persistence.db import unit_of_work  # noqa: PLC0415
     from app.services import apikeys  # noqa: PLC0415
 
@@ -142,7 +145,42 @@ def dev_api_key() -> str:
     return key
 
 
-def commands(port: int, host: str, *, pubsub: bool) -> dict[str, list[str]]:
+def flower_credentials() -> tuple[str, str, str]:
+    """(user, password, where the password is kept): FLOWER_PASSWORD if set, else a password
+    generated once and kept in <data dir>/flower-password (0600), like the dev API key."""
+    settings = get_settings()
+    user, password = settings.flower_user, settings.flower_password.get_secret_value()
+    source = "FLOWER_PASSWORD"
+    if not password:
+        source = _show(FLOWER_PASSWORD_FILE)
+        if FLOWER_PASSWORD_FILE.exists():
+            password = FLOWER_PASSWORD_FILE.read_text().strip()
+            FLOWER_PASSWORD_FILE.chmod(0o600)
+        if not password:
+            password = secrets.token_urlsafe(18)
+            fd = os.open(FLOWER_PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(password + "\n")
+            print(f"  created a Flower password (stored in {source})")
+    # Flower splits FLOWER_BASIC_AUTH on commas (several user:password pairs) and the user
+    # ends at the first colon.
+    if "," in user + password or ":" in user or not user:
+        raise RunError("FLOWER_USER must be non-empty without ':' or ',', and FLOWER_PASSWORD "
+                       "without ','")
+    return user, password, source
+
+
+def worker_command(queue: str, host: str, level: str) -> list[str]:
+    """One worker group: its queue only, autoscaled between its bounds (or a fixed pool when
+    the bounds are equal), task events on for Flower."""
+    group = get_settings().worker_group(queue)
+    pool = (["-c", str(group.concurrency)] if group.autoscale_min == group.autoscale_max
+            else [f"--autoscale={group.autoscale_max},{group.autoscale_min}"])
+    return [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", queue,
+            "-n", f"{queue}@{host}", "-E", *pool, "--loglevel", level]
+
+
+def commands(port: int, flower_port: int, host: str, *, pubsub: bool) -> dict[str, list[str]]:
     py, level = sys.executable, os.environ.get("LOG_LEVEL", "INFO").upper()
     celery = [py, "-m", "celery", "-A", "tasks"]
     # No control socket: its default path is shared by every gunicorn of this user.
@@ -152,16 +190,17 @@ def commands(port: int, host: str, *, pubsub: bool) -> dict[str, list[str]]:
     if pubsub:
         cmds["bridge"] = [py, "-m", "bridges"]
         cmds["outbox-relay"] = [py, "-m", "bridges", "outbox"]
-    for name, (queues, concurrency) in WORKERS.items():
-        cmds[f"worker-{name}"] = [*celery, "worker", "-Q", queues, "-c", str(concurrency),
-                                  "-n", f"{name}@{host}", "-E", "--loglevel", level]
+    for queue in WORKER_QUEUES:
+        cmds[f"worker-{queue}"] = worker_command(queue, host, level)
     # beat has no -E: it sends no task events; the workers' -E covers the tasks it schedules.
     cmds["beat"] = [*celery, "beat", "-s", str(DATA_DIR / "celerybeat-schedule"), "-l", level]
+    # The credentials go in FLOWER_BASIC_AUTH (see main), never on this logged command line.
+    cmds["flower"] = [*celery, "flower", f"--port={flower_port}", "--address=127.0.0.1"]
     return cmds
 
 
-def spawn(name: str, args: list[str]) -> Child:
-    env = dict(os.environ)
+def spawn(name: str, args: list[str], extra_env: dict[str, str] | None = None) -> Child:
+    env = {**os.environ, **(extra_env or {})}
     if name in ("bridge", "outbox-relay"):
         variable = "BRIDGE_METRICS_PORT" if name == "bridge" else "OUTBOX_METRICS_PORT"
         env[variable] = str(devstack.free_port())
@@ -187,29 +226,40 @@ def check_alive(children: list[Child]) -> None:
                            f"everything\n{_tail(child.log)}")
 
 
-def wait_ready(children: list[Child], port: int, nodes: list[str]) -> None:
+def wait_ready(children: list[Child], urls: list[str], nodes: list[str]) -> None:
+    """Every URL answers 200 and every worker node answers a ping."""
     from tasks.celery_app import celery_app  # noqa: PLC0415 - reads settings at import
 
-    url, api_ready, pending = f"http://127.0.0.1:{port}/readyz", False, set(nodes)
+    waiting_urls, pending = list(urls), set(nodes)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         check_alive(children)
-        if not api_ready:  # URLError (an HTTPError 503 too) is an OSError: not ready yet
+        for url in list(waiting_urls):  # URLError (an HTTPError 503 too) is an OSError
             with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as resp:
-                api_ready = resp.status == 200
+                if resp.status == 200:
+                    waiting_urls.remove(url)
         if pending:
             for reply in celery_app.control.ping(destination=sorted(pending), timeout=1.0):
                 pending -= set(reply)
-        if api_ready and not pending:
+        if not waiting_urls and not pending:
             return
         time.sleep(0.5)
-    waiting = ([] if api_ready else [f"{url} (200)"]) + [f"ping from {n}" for n in pending]
+    waiting = [f"{url} (200)" for url in waiting_urls] + [f"ping from {n}" for n in pending]
     raise RunError(f"not ready after {READY_TIMEOUT:.0f}s; still waiting for: "
                   f"{', '.join(waiting)}. See the logs in {_show(LOGS)}/")
 
 
-def banner(port: int, key: str, children: list[Child]) -> None:
+def banner(port: int, key: str, children: list[Child], flower: tuple[int, str, str]) -> None:
     base, rule = f"http://127.0.0.1:{port}", "=" * 78
+    flower_port, flower_user, password_source = flower
+    flower_url = f"http://127.0.0.1:{flower_port}"
+    password_hint = (f"cat {shlex.quote(password_source)}" if password_source != "FLOWER_PASSWORD"
+                     else "the FLOWER_PASSWORD you set")
+    groups = []
+    for queue in WORKER_QUEUES:
+        g = get_settings().worker_group(queue)
+        groups.append(f"{queue} ({g.concurrency})" if g.autoscale_min == g.autoscale_max
+                      else f"{queue} ({g.autoscale_min}-{g.autoscale_max})")
     auth = '-H "Authorization: Bearer $FUSION_API_KEY"'
     json_h = '-H "Content-Type: application/json"'
     deposit = '{"account_id":"alice","asset":"USD","amount":"100.00"}'
@@ -222,6 +272,11 @@ Fusion Prime is running.
   API docs:     {base}/docs
   Dev API key:  {key}
                 (stored in {_show(KEY_FILE)}, mode 0600; all scopes)
+  Flower:       {flower_url}  user {flower_user!r}, password: {password_hint}
+                Prometheus metrics: {flower_url}/metrics
+  Workers:      one group per queue (pool processes):
+                {", ".join(groups)}
+                fusion-prime fleet status   (depth, consumers, throughput, advice)
 
 Try it (a deposit, the balance once a worker has settled it, then an escrow):
   export FUSION_API_KEY="$(cat {shlex.quote(_show(KEY_FILE))})"
@@ -266,15 +321,21 @@ def main() -> int:
     try:
         LOGS.mkdir(parents=True, exist_ok=True)
         print("Fusion Prime: starting")
-        port = api_port()
+        port = free_port("FUSION_API_PORT", "8000")
         start_services()
         migrate()
         pubsub = start_pubsub()
         key = dev_api_key()
-        children.extend(spawn(name, args) for name, args in
-                        commands(port, socket.gethostname(), pubsub=pubsub).items())
-        wait_ready(children, port, [f"{name}@{socket.gethostname()}" for name in WORKERS])
-        banner(port, key, children)
+        flower_port = free_port("FLOWER_PORT", "5555")
+        flower_user, flower_password, password_source = flower_credentials()
+        envs = {"flower": {"FLOWER_BASIC_AUTH": f"{flower_user}:{flower_password}"}}
+        host = socket.gethostname()
+        children.extend(spawn(name, args, envs.get(name)) for name, args in
+                        commands(port, flower_port, host, pubsub=pubsub).items())
+        wait_ready(children, [f"http://127.0.0.1:{port}/readyz",
+                              f"http://127.0.0.1:{flower_port}/healthcheck"],
+                   [f"{queue}@{host}" for queue in WORKER_QUEUES])
+        banner(port, key, children, (flower_port, flower_user, password_source))
         while True:
             check_alive(children)
             time.sleep(0.5)
