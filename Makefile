@@ -26,6 +26,7 @@ run: install
 	$(PY) scripts/run.py
 
 test: install
+	@bash scripts/ensure_chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install
