@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 from click.testing import CliRunner
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.config import get_settings
@@ -98,3 +99,27 @@ def test_replaying_a_quarantined_task_sends_it_again(service_env: dict[str, str]
     renamed = CliRunner().invoke(cli, ["deadletters", "replay", letter_id, "--data-file", "-"],
                                  input=json.dumps({"name": "maintenance.sweep_commands"}))
     assert renamed.exit_code != 0 and "task_name_changed" in renamed.output
+
+
+def test_the_admin_api_replays_a_quarantined_task(service_env: dict[str, str], tmp_path: Path,
+                                                  client: FlaskClient,
+                                                  api_keys: dict[str, str]) -> None:
+    from tasks.celery_app import celery_app  # noqa: PLC0415
+
+    queue, task_id = f"fault-replay-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
+    with unit_of_work() as session:
+        letter_id = dead_letters.quarantine_task(
+            session, queue=queue, task_id=task_id, task_name="maintenance.noop", args=[],
+            kwargs={"command_id": "via-api"}, deliveries=5).id
+
+    reply = client.post(f"/v1/admin/dead-letters/{letter_id}/replay", json={},
+                        headers={"Authorization": f"Bearer {api_keys['admin']}"})
+    assert reply.status_code == 202, reply.get_json()
+    assert reply.get_json() == {"dead_letter_id": letter_id, "task_id": task_id,
+                                "task_name": "maintenance.noop"}
+    worker = Worker(service_env, tmp_path / "worker.log", queues=queue, concurrency=1).start()
+    try:
+        done = celery_app.AsyncResult(task_id).get(timeout=30)
+    finally:
+        worker.stop()
+    assert done == {"command_id": "via-api", "status": "noop"}
