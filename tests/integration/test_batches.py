@@ -4,10 +4,15 @@ before stay done. The CLI prints plain lines when not on a terminal."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from select import select as select_fd
 from typing import Any
 
 import pytest
@@ -22,7 +27,7 @@ from app.services import batches
 from tests.integration.conftest import fund
 from tests.integration.test_risk_batch import seed, start
 from tests.integration.test_risk_margin import asset, price
-from tests.support import Worker, drain, wait_for
+from tests.support import ROOT, Worker, drain, wait_for
 
 pytestmark = pytest.mark.integration
 SMALL = Path(__file__).resolve().parent.parent / "data" / "ofac-sdn-small"
@@ -178,3 +183,38 @@ def test_cli_reconcile_runs_every_check_on_the_worker(worker: Worker) -> None:
     inline = CliRunner().invoke(cli, ["batch", "reconcile", "--inline"])
     assert inline.exit_code == 0, inline.output
     assert "status: completed" in inline.output
+
+
+def test_status_watch_draws_a_live_bar_on_a_terminal(service_env: dict[str, str]) -> None:
+    """On a terminal (a pty here) `status --watch` redraws a progress bar in place and returns
+    when the batch finishes, here by being cancelled."""
+    batch_id = risk_batch(chunks=2)
+    controller, terminal = os.openpty()
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "cli", "batch", "status", "--watch", batch_id],
+        cwd=ROOT, env={**os.environ, **service_env, "COLUMNS": "120"}, stdin=subprocess.DEVNULL,
+        stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    output = b""
+
+    def read_until(marker: bytes) -> bool:
+        nonlocal output
+        ready, _, _ = select_fd([controller], [], [], 0.2)
+        if ready:
+            with contextlib.suppress(OSError):  # EIO once the child closed the terminal
+                output += os.read(controller, 4096)
+        return marker in output
+
+    try:
+        wait_for(lambda: read_until(b"risk_recompute " + batch_id.encode()), timeout=30,
+                 what="progress bar")
+        with unit_of_work() as session:
+            batches.cancel_batch(session, batch_id, datetime.now(UTC))
+        wait_for(lambda: read_until(b"status: cancelled"), timeout=30, what="final status")
+        assert watcher.wait(timeout=10) == 0
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        os.close(controller)
+    assert b"\r" in output  # redrawn in place, not line by line
+    assert b"0/4" in output
