@@ -196,3 +196,25 @@ def test_the_nightly_task_runs_once_per_date(ledger: dict[str, str]) -> None:
     # Beat firing again the same night finds the run and has nothing left to send.
     again = reconcile_ledger.run()
     assert again == {"run_id": run.run_id, "checks_sent": 0}
+
+
+def test_a_check_that_cannot_run_fails_the_run_and_alerts(ledger: dict[str, str]) -> None:
+    from app.services import reconciliation  # noqa: PLC0415
+
+    with unit_of_work() as session:
+        plan = reconciliation.start_run(session, trigger="test", now=datetime.now(UTC))
+    with unit_of_work() as session:
+        outcome = reconciliation.fail_check(session, plan.run_id, "asset_sums",
+                                            datetime.now(UTC), error="QueryCanceled: timeout")
+    assert outcome["outcome"] == "failed"
+    for name in plan.checks:
+        with unit_of_work() as session:
+            reconciliation.run_check(session, plan.run_id, name, datetime.now(UTC))
+    with unit_of_work() as session:
+        run = session.get(ReconciliationRun, plan.run_id)
+        assert run is not None
+        assert (run.status, run.checks_done, run.checks_failed, run.breaks_found) == (
+            "completed_with_failures", 5, 1, 0)
+        alert = session.scalars(select(ComplianceAlert).where(
+            ComplianceAlert.dedup_key == f"reconciliation:{plan.run_id}:asset_sums")).one()
+    assert alert.details["error"] == "QueryCanceled: timeout"
