@@ -1,7 +1,7 @@
 """Grep the logs of a full run: every process (API under gunicorn, worker, beat, bridge, outbox
-relay) writes only JSON lines with timestamp, level and service; no line holds a secret (API
-key, pepper, PII key, SMTP password, metrics token) or the customer's personal data; task lines
-carry their task and command ids, bridge lines their message id."""
+relay, Flower) writes only JSON lines with timestamp, level and service; no line holds a secret
+(API key, pepper, PII key, SMTP password, metrics token, Flower's password) or the customer's
+personal data; task lines carry their task and command ids, bridge lines their message id."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ PERSON = {"full_name": "Marguerite Okonkwo-Lindqvist", "date_of_birth": "1971-03
 COMMAND_TASKS = {"settlement.create_escrow", "settlement.process_command"}
 VERIFICATION = {"photo_quality": "high", "email_verified": True}
 SERVICES = {"api.log": "api", "worker.log": "worker", "beat.log": "beat",
-            "bridge.log": "bridge", "relay.log": "outbox-relay"}
+            "bridge.log": "bridge", "relay.log": "outbox-relay", "flower.log": "flower"}
 
 
 @dataclass
@@ -50,6 +50,7 @@ def _secrets() -> dict[str, str]:
         "SMTP_USERNAME": "alerts-bot",
         "SMTP_PASSWORD": f"smtp-{uuid.uuid4().hex}",
         "METRICS_TOKEN": f"scrape-{uuid.uuid4().hex}",
+        "FLOWER_BASIC_AUTH": f"ops:flower-{uuid.uuid4().hex}",
     }
 
 
@@ -88,6 +89,10 @@ def run(service_env: dict[str, str], pubsub_emulator: dict[str, str],
              f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket",
              "--access-logfile", "-", "web.wsgi:app"], env, logs / "api.log",
             ready_marker=b"Booting worker", name="api").start())
+        processes.append(ManagedProcess(
+            [py, "-m", "celery", "-A", "tasks", "flower", "--conf=tasks/flowerconfig.py",
+             f"--port={devstack.free_port()}", "--address=127.0.0.1"], env, logs / "flower.log",
+            ready_marker=b"Visit me at", name="flower").start())
         processes.append(start_bridge(env, logs / "bridge.log"))
         processes.append(start_relay(env, logs / "relay.log"))
         base = f"http://127.0.0.1:{port}"
@@ -189,6 +194,7 @@ def test_every_line_of_every_process_is_clean_json(run: Run) -> None:
                  **{f"key{i}-secret": k.rsplit("_", 1)[1] for i, k in enumerate(run.keys)},
                  **PERSON}
     forbidden.pop("SMTP_USERNAME")
+    forbidden["flower password"] = run.secrets["FLOWER_BASIC_AUTH"].split(":", 1)[1]
     for field in ("nationality", "country_of_residence"):
         forbidden.pop(field)  # two-letter codes occur in any text
     lines_by_file: dict[str, list[dict[str, Any]]] = {}

@@ -257,19 +257,25 @@ def test_gunicorn_workers_requests_are_summed_across_processes(
         gunicorn: tuple[str, Path, Path]) -> None:
     base, log, metrics_dir = gunicorn
     probe = f"/healthz?probe={uuid.uuid4().hex}"
-    # Concurrent clients, so the requests spread over the workers.
+    sent = 1  # the readiness probe
+    # Concurrent clients until at least two workers have served some (the others may still
+    # be importing the app when the first answers).
     with ThreadPoolExecutor(max_workers=6) as pool:
-        assert all(r is not None for r in pool.map(lambda _: _get(base + probe), range(60)))
-    writers = {path.name for path in metrics_dir.glob("counter_*.db")}
-    assert "counter_999999.db" not in writers
-    assert len(writers) >= 2, f"one worker served every request: {writers}"
-    # Each scrape may land on another worker; each sees all 60 (and the readiness probe).
+        def spread() -> bool:
+            nonlocal sent
+            assert all(r is not None for r in pool.map(lambda _: _get(base + probe), range(60)))
+            sent += 60
+            return len(list(metrics_dir.glob("counter_*.db"))) >= 2
+
+        wait_for(spread, timeout=30, interval=0.2, what="requests on two workers")
+    assert not (metrics_dir / "counter_999999.db").exists()
+    # Each scrape may land on another worker; each sees every request.
     counts = set()
     for _ in range(6):
         text = _get(base + "/metrics")
         assert text is not None
         counts.add(value(text, "fusion_http_requests_total", route="/healthz", status="200"))
-    assert counts == {61.0}, counts
+    assert counts == {float(sent)}, (counts, sent)
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     assert lines, "gunicorn logged nothing"
     for line in lines:
