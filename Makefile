@@ -46,7 +46,7 @@ services-down:
 	$(PY) scripts/devstack.py down --dir .fusion
 
 compose-check:
-	@if docker compose version >/dev/null 2>&1; then docker compose -f docker/compose.yaml config -q && echo "compose.yaml OK"; \
+	@if docker compose version >/dev/null 2>&1; then POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-check} FLOWER_PASSWORD=$${FLOWER_PASSWORD:-check} docker compose -f docker/compose.yaml config -q && echo "compose.yaml OK"; \
 	else echo "docker compose client not present; skipped"; fi
 
 clean: services-down

@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 from pydantic import ValidationError
@@ -26,7 +26,19 @@ def _settings() -> Settings:
         raise click.ClickException(f"invalid configuration:\n{exc}") from exc
 
 
-@click.group()
+class FusionGroup(click.Group):
+    """Invalid settings are a one-line-per-field message, whichever command read them."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ValidationError as exc:
+            if exc.title != "Settings":
+                raise
+            raise click.ClickException(f"invalid configuration:\n{exc}") from exc
+
+
+@click.group(cls=FusionGroup)
 def cli() -> None:
     """Fusion Prime Workers: settlement, risk and compliance back office."""
 

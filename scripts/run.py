@@ -10,6 +10,7 @@ Logs go to <data dir>/logs/<process>.log.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shlex
@@ -21,6 +22,7 @@ import time
 import traceback
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -174,7 +176,9 @@ def worker_command(queue: str, host: str, level: str) -> list[str]:
     """One worker group: its queue only, autoscaled between its bounds (or a fixed pool when
     the bounds are equal), task events on for Flower."""
     group = get_settings().worker_group(queue)
-    pool = (["-c", str(group.concurrency)] if group.autoscale_min == group.autoscale_max
+    # On one host the group's pool autoscales between the bounds; CONCURRENCY is the fixed
+    # pool of a Kubernetes pod, where KEDA scales pods instead (docker/k8s).
+    pool = (["-c", str(group.autoscale_max)] if group.autoscale_min == group.autoscale_max
             else [f"--autoscale={group.autoscale_max},{group.autoscale_min}"])
     return [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", queue,
             "-n", f"{queue}@{host}", "-E", *pool, "--loglevel", level]
@@ -184,18 +188,23 @@ def commands(port: int, flower_port: int, host: str, *, pubsub: bool) -> dict[st
     py, level = sys.executable, os.environ.get("LOG_LEVEL", "INFO").upper()
     celery = [py, "-m", "celery", "-A", "tasks"]
     # No control socket: its default path is shared by every gunicorn of this user.
-    cmds = {"api": [py, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                    "--no-control-socket", "--graceful-timeout", "10", "--access-logfile", "-",
-                    "web.wsgi:app"]}
+    # The config file aggregates /metrics across workers and logs gunicorn's lines as JSON;
+    # no access log: the app already logs one line per request, with its request id.
+    cmds = {"api": [py, "-m", "gunicorn", "--config", "python:web.gunicorn_conf",
+                    "--bind", f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket",
+                    "--graceful-timeout", "10", "web.wsgi:app"]}
     if pubsub:
         cmds["bridge"] = [py, "-m", "bridges"]
         cmds["outbox-relay"] = [py, "-m", "bridges", "outbox"]
     for queue in WORKER_QUEUES:
         cmds[f"worker-{queue}"] = worker_command(queue, host, level)
     # beat has no -E: it sends no task events; the workers' -E covers the tasks it schedules.
-    cmds["beat"] = [*celery, "beat", "-s", str(DATA_DIR / "celerybeat-schedule"), "-l", level]
+    # --quiet: beat's start-up banner is plain text; its log lines are JSON.
+    cmds["beat"] = [*celery, "--quiet", "beat", "-s", str(DATA_DIR / "celerybeat-schedule"),
+                    "-l", level]
     # The credentials go in FLOWER_BASIC_AUTH (see main), never on this logged command line.
-    cmds["flower"] = [*celery, "flower", f"--port={flower_port}", "--address=127.0.0.1"]
+    cmds["flower"] = [*celery, "flower", "--conf=tasks/flowerconfig.py", f"--port={flower_port}",
+                      "--address=127.0.0.1"]
     return cmds
 
 
@@ -207,7 +216,10 @@ def spawn(name: str, args: list[str], extra_env: dict[str, str] | None = None) -
         print(f"  {name} metrics: http://127.0.0.1:{env[variable]}/metrics")
     log = LOGS / f"{name}.log"
     with log.open("ab") as out:
-        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(args)}\n".encode())
+        # A JSON line like the process's own, so the whole file parses as JSON lines.
+        out.write((json.dumps({"timestamp": datetime.now(UTC).isoformat(), "level": "info",
+                               "service": "run", "event": "process.start", "process": name,
+                               "command": shlex.join(args)}) + "\n").encode())
         out.flush()
         # Own process group: Ctrl-C reaches only us, we stop each child once, and killpg
         # can reach the pool processes a dead child leaves behind.

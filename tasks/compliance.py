@@ -9,12 +9,12 @@ from typing import Any
 from app.config import get_settings
 from app.persistence.db import unit_of_work
 from app.services.compliance import aml, rescreen, screening
-from app.services.compliance.pii import pii_cipher
+from app.services.compliance.pii import check_pii_key
 from tasks.celery_app import celery_app, fusion_task
 
 # A worker (and the API, which imports the send helpers) must not start in production without
 # a PII key. Checked at import because Celery's startup signals swallow exceptions.
-pii_cipher(get_settings())
+check_pii_key(get_settings())
 
 
 def _now() -> datetime:

@@ -10,12 +10,14 @@ from app.config import Settings, get_settings
 from app.domain.errors import DomainError
 from app.services.apikeys import PrincipalCache
 from web.logging import install_request_context
-from web.metrics import install_metrics
 from web.problems import ApiProblem, from_domain_error, from_validation_error, problem
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    # web.metrics is imported here, not at module level: web.gunicorn_conf (imported with
+    # this package) must set PROMETHEUS_MULTIPROC_DIR before prometheus_client is imported.
     from web import openapi  # noqa: PLC0415
+    from web.metrics import install_metrics  # noqa: PLC0415
     from web.routes import (  # noqa: PLC0415 - blueprints import settings-dependent modules
         admin,
         alerts,

@@ -145,7 +145,12 @@ def check_entrypoint(where: str, command: list[str]) -> None:
     elif program == "celery":
         assert command[1:3] == ["-A", "tasks"], where
         assert importlib.util.find_spec("tasks") is not None
-        assert command[3] in ("worker", "beat", "flower", "inspect"), where
+        # Global options (--quiet) may come before the subcommand.
+        subcommand = next(arg for arg in command[3:] if not arg.startswith("-"))
+        assert subcommand in ("worker", "beat", "flower", "inspect"), where
+        for option in command[3:]:
+            if option.startswith("--conf="):
+                assert (ROOT / option.removeprefix("--conf=")).is_file(), where
     elif program == "gunicorn":
         module, _, attribute = command[-1].partition(":")
         assert (module, attribute) == ("web.wsgi", "app"), where
@@ -248,7 +253,8 @@ def test_compose_metrics_and_flower_checks_use_the_configured_ports() -> None:
         check = " ".join(services[name]["healthcheck"]["test"])
         assert f"127.0.0.1:{env[variable]}/healthz" in check, name
     flower = services["flower"]
-    assert flower["command"] == ["celery", "-A", "tasks", "flower", "--port=5555"]
+    assert flower["command"] == ["celery", "-A", "tasks", "flower", "--conf=tasks/flowerconfig.py",
+                                 "--port=5555"]
     assert "127.0.0.1:5555/healthcheck" in " ".join(flower["healthcheck"]["test"])
     assert flower["environment"]["FLOWER_BASIC_AUTH"] == (
         "${FLOWER_USER:-admin}:${FLOWER_PASSWORD:?set FLOWER_PASSWORD}")

@@ -97,13 +97,28 @@ def _cipher(secret: str, env: str) -> PiiCipher:
         raise ConfigurationError(
             "PII_ENCRYPTION_KEY is required in production (base64 of 32 random bytes: "
             "`openssl rand -base64 32`); refusing to start")
-    log.warning("pii.development_key",
-                message="PII_ENCRYPTION_KEY is not set: personal data is sealed with a fixed "
-                        "DEVELOPMENT key that is NOT SECRET. Never store real personal data "
-                        "like this; set PII_ENCRYPTION_KEY.", fusion_env=env)
     return PiiCipher(_DEV_KEY, _key_id(_DEV_KEY), development=True)
+
+
+def check_pii_key(settings: Settings) -> None:
+    """Raise ConfigurationError when this process must not start (production without a key,
+    or a malformed key). Logs nothing: it runs at import, before logging is configured."""
+    _cipher(settings.pii_encryption_key.get_secret_value().strip(), settings.fusion_env)
+
+
+_warned_development = False
 
 
 def pii_cipher(settings: Settings) -> PiiCipher:
     """The process's cipher; raises ConfigurationError when it must not start."""
-    return _cipher(settings.pii_encryption_key.get_secret_value().strip(), settings.fusion_env)
+    global _warned_development  # noqa: PLW0603 - once per process, on first use
+    cipher = _cipher(settings.pii_encryption_key.get_secret_value().strip(),
+                     settings.fusion_env)
+    if cipher.development and not _warned_development:
+        _warned_development = True
+        log.warning("pii.development_key",
+                    message="PII_ENCRYPTION_KEY is not set: personal data is sealed with a "
+                            "fixed DEVELOPMENT key that is NOT SECRET. Never store real "
+                            "personal data like this; set PII_ENCRYPTION_KEY.",
+                    fusion_env=settings.fusion_env)
+    return cipher
