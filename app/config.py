@@ -81,7 +81,6 @@ class Settings(BaseSettings):
     pubsub_emulator_host: str | None = None
     fusion_api_port: int = Field(default=8000, ge=1, le=65535)
     fusion_env: str = Field(default="development", pattern="^(development|test|production)$")
-    fusion_service: str = "fusion-prime"
     log_level: str = "INFO"
     log_json: bool = True
     escrow_refund_grace_seconds: int = Field(default=30 * 24 * 3600, ge=0)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from app.config import DEFAULT_ASSET_DECIMALS, Settings, get_settings, normalise_database_url
+from app.config import (
+    DEFAULT_ASSET_DECIMALS,
+    WORKER_QUEUES,
+    Settings,
+    get_settings,
+    normalise_database_url,
+)
 
 TAIL = "app_user:s3cr%40t@db.internal:6543/fusion_prod?sslmode=require&connect_timeout=5"
 WANT = "postgresql+psycopg://" + TAIL
@@ -166,3 +173,19 @@ def test_get_settings_is_cached_until_cleared(clean_env: pytest.MonkeyPatch) -> 
         assert get_settings().fusion_api_port == 8124
     finally:
         get_settings.cache_clear()
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Settings"):]
+    undocumented = []
+    for name in Settings.model_fields:
+        variable = name.upper()
+        # Per-queue settings are documented once, as WORKER_<QUEUE>_..., with QUEUE listed.
+        for queue in WORKER_QUEUES:
+            variable = variable.replace(f"WORKER_{queue.upper()}_", "WORKER_<QUEUE>_")
+        suffix = variable.rsplit("_", 1)[-1]
+        if f"`{variable}`" not in table and not (
+                variable.startswith("WORKER_<QUEUE>_AUTOSCALE_") and f"`_{suffix}`" in table):
+            undocumented.append(variable)
+    assert not undocumented, f"settings missing from the README's table: {undocumented}"
