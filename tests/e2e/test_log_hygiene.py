@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -17,11 +18,20 @@ from typing import Any
 import pytest
 import redis
 import requests
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.e2e.bridge_fixtures import publish, start_bridge, start_relay
 from tests.messages import address, deployed, encode
-from tests.support import ManagedProcess, Worker, devstack, wait_for
+from tests.support import (
+    ROOT,
+    ManagedProcess,
+    Worker,
+    create_test_database,
+    devstack,
+    drop_test_database,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +51,7 @@ class Run:
     secrets: dict[str, str]
     keys: list[str]
     base: str
+    sessions: sessionmaker[Session]
 
 
 def _secrets() -> dict[str, str]:
@@ -57,26 +68,32 @@ def _secrets() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def run(service_env: dict[str, str], pubsub_emulator: dict[str, str],
         pubsub_topology: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    """Every process of the system, with known secrets, on a broker database of their own (so
-    the session's worker, which knows none of these secrets, takes none of their tasks)."""
-    from app.persistence.db import unit_of_work  # noqa: PLC0415
+    """Every process of the system, with known secrets, on a broker database and a PostgreSQL
+    database of their own: the session's worker, which knows none of these secrets, takes none
+    of their tasks, and the session's later tests never meet data sealed under their PII key."""
     from app.services.apikeys import create_api_key  # noqa: PLC0415
 
     logs = tmp_path_factory.mktemp("hygiene-logs")
     secrets = _secrets()
+    database = create_test_database(service_env["DATABASE_URL"])
     server = service_env["CELERY_BROKER_URL"].rsplit("/", 1)[0]
     for db in (4, 5):
         redis.Redis.from_url(f"{server}/{db}").flushdb()
     port = devstack.free_port()
     env = {**service_env, **pubsub_emulator, **secrets, "LOG_JSON": "true",
+           "DATABASE_URL": database,
            "CELERY_BROKER_URL": f"{server}/4", "CELERY_RESULT_BACKEND": f"{server}/5",
            "BRIDGE_METRICS_PORT": str(devstack.free_port()),
            "OUTBOX_METRICS_PORT": str(devstack.free_port())}
-    with unit_of_work() as session:
+    py = sys.executable
+    subprocess.run([py, "-c", "from cli.main import cli; cli()", "db", "upgrade"], cwd=ROOT,
+                   env=env, check=True, capture_output=True, timeout=300)
+    engine = create_engine(database)
+    sessions = sessionmaker(bind=engine, expire_on_commit=False)
+    with sessions.begin() as session:
         keys = [create_api_key(session, name="hygiene", pepper=secrets["API_KEY_PEPPER"],
                                scopes=["settlement:write", "settlement:read",
                                        "compliance:write", "compliance:read", "admin"])]
-    py = sys.executable
     processes: list[ManagedProcess] = []
     try:
         processes.append(Worker(env, logs / "worker.log").start())
@@ -97,10 +114,12 @@ def run(service_env: dict[str, str], pubsub_emulator: dict[str, str],
         processes.append(start_relay(env, logs / "relay.log"))
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: _ready(base), timeout=30, interval=0.2, what="API ready")
-        yield Run(logs, secrets, keys, base)
+        yield Run(logs, secrets, keys, base, sessions)
     finally:
         for process in reversed(processes):
             process.stop()
+        engine.dispose()
+        drop_test_database(database)
 
 
 def _ready(base: str) -> bool:
@@ -112,7 +131,6 @@ def _ready(base: str) -> bool:
 
 def _flow(run: Run) -> None:
     """Settlement, KYC with personal data, a screening, refusals, the bridge both ways."""
-    from app.persistence.db import unit_of_work  # noqa: PLC0415
     from app.persistence.models import DeadLetter, EscrowRecord, OutboxEvent  # noqa: PLC0415
 
     http = requests.Session()
@@ -170,7 +188,7 @@ def _flow(run: Run) -> None:
              (json.dumps({"email": PERSON["email"]}).encode() + b"{", {"event_type": "x"})])
 
     def bridged() -> bool:
-        with unit_of_work() as session:
+        with run.sessions() as session:
             escrow_row = session.scalars(select(EscrowRecord).where(
                 EscrowRecord.contract_address == contract)).first()
             letter = session.scalars(select(DeadLetter).where(
@@ -180,7 +198,7 @@ def _flow(run: Run) -> None:
     wait_for(bridged, timeout=60, what="the bridge relayed and dead-lettered")
 
     def published() -> bool:
-        with unit_of_work() as session:
+        with run.sessions() as session:
             rows = session.scalars(select(OutboxEvent).where(
                 OutboxEvent.event_type == "kyc.decided", OutboxEvent.aggregate_id == payer)).all()
             return bool(rows) and all(r.published_at is not None for r in rows)

@@ -129,12 +129,14 @@ def test_margin_events_by_type(client: FlaskClient, risk: Api) -> None:
     at = datetime.now(UTC)
     stamp = lambda: datetime.now(UTC).isoformat()  # noqa: E731
     calls = value(scrape(client), "fusion_margin_events_total", event_type="margin_call")
-    assert risk.post("/v1/risk/prices", {"asset_symbol": "EUR", "price_usd": "200",
+    # Positions take known assets only; test_risk_api relies on EUR having no price.
+    coin = "GBP"
+    assert risk.post("/v1/risk/prices", {"asset_symbol": coin, "price_usd": "200",
                                          "timestamp": at.isoformat(),
                                          "source": "e2e"}).status_code == 201
     account = unique("m-risk")
     put = risk.client.put(f"/v1/risk/accounts/{account}/positions", headers=risk.headers(),
-                          json={"positions": [{"asset": "EUR", "collateral": "10"},
+                          json={"positions": [{"asset": coin, "collateral": "10"},
                                               {"asset": "USD", "borrowed": "1000"}]})
     assert put.status_code == 200
 
@@ -143,7 +145,7 @@ def test_margin_events_by_type(client: FlaskClient, risk: Api) -> None:
         return response.status_code == 200 and response.get_json()["status"] == expected
 
     wait_for(lambda: status_is("HEALTHY"), timeout=60, what="healthy account")
-    assert risk.post("/v1/risk/prices", {"asset_symbol": "EUR", "price_usd": "120",
+    assert risk.post("/v1/risk/prices", {"asset_symbol": coin, "price_usd": "120",
                                          "timestamp": stamp(), "source": "e2e"}).status_code == 201
     wait_for(lambda: status_is("MARGIN_CALL"), timeout=60, what="margin call")
     text = scrape(client)
