@@ -107,8 +107,6 @@ def run_command(session: Session, command_id: str, now: datetime, handler: Handl
                      f"deadline {command.deadline.isoformat()} passed before settlement")
     try:
         with session.begin_nested():
-            _move(command, CommandStatus.VALIDATED, now)
-            _move(command, CommandStatus.SETTLING, now)
             handler(session, command, now)
     except Held as hold:
         # Stays `received` with the reason shown; the sweeper offers it again later.
@@ -121,7 +119,10 @@ def run_command(session: Session, command_id: str, now: datetime, handler: Handl
         session.refresh(command)
         _show_on_escrow(session, command, refusal)
         return _fail(session, command, now, refusal.code, refusal.message)
-    _move(command, CommandStatus.SETTLED, now)
+    # The whole walk is recorded after the handler, in one UPDATE with the outcome: a refusal
+    # rolls the savepoint back and leaves the command `received` either way.
+    for step in (CommandStatus.VALIDATED, CommandStatus.SETTLING, CommandStatus.SETTLED):
+        _move(command, step, now)
     command.reason = command.reason_detail = None
     _publish(session, command, "command.settled")
     return Outcome(command_id, command.status)
