@@ -1,9 +1,9 @@
 """Fleet hooks: a publish timestamp on every message, delivery counting and quarantine of tasks
 that keep killing their worker, and per-queue completion counters for `fusion-prime fleet`.
 
-Cost per task: one Redis round trip when it starts (count the delivery) and one when it ends
-(clear the count, bump the counters). Redis trouble never fails a task: the hooks log it and
-the task runs uncounted.
+Cost per task: one Redis round trip when it starts (count the delivery); when it ends, clearing
+the count and bumping the counters ride in tasks.task_metrics' pipeline. Redis trouble never
+fails a task: the hooks log it and the task runs uncounted.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from celery import Task, signals
 from celery.exceptions import Reject
+from redis.client import Pipeline
 
 from app.config import get_settings
 from app.logs import get_logger
@@ -25,6 +26,7 @@ from app.messaging.routing import Routed
 from app.persistence.db import unit_of_work
 from app.services import dead_letters, fleet
 from app.services.dead_letters import TaskResend
+from tasks import task_metrics
 
 log = get_logger(__name__)
 
@@ -95,12 +97,20 @@ def end(delivery: Delivery | None) -> None:
     client = _redis()
     if delivery is None or client is None:
         return
-    try:
-        pipe = client.pipeline(transaction=False)
+    busy, finished = time.perf_counter() - delivery.started, time.time()
+
+    def write(pipe: Pipeline) -> None:
         pipe.delete(delivery.key)
         if delivery.queue:
-            fleet.record_completion(pipe, delivery.queue,
-                                    time.perf_counter() - delivery.started, time.time())
+            fleet.record_completion(pipe, delivery.queue, busy, finished)
+
+    # Sent with the task's metrics when it ends (one round trip for both); if the process dies
+    # before that, the delivery count stays, which only counts this delivery as unfinished.
+    if task_metrics.at_task_end(write):
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        write(pipe)
         pipe.execute()
     except redis.RedisError as exc:
         log.warning("fleet.completion_count_failed", error=type(exc).__name__)

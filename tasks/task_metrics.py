@@ -4,12 +4,15 @@ Every worker process adds to one hash (HINCRBY is atomic, so no process owns the
 restarted worker loses nothing). A pool process buffers the states of the task it is running
 and sends them in one pipelined call when the task ends; states seen outside a task run (the
 consumer's received/rejected/revoked, a hard time limit noticed by the parent) go at once.
+Other hooks' writes at the end of a task (the fleet's completion counters) ride in the same
+pipeline through `at_task_end`, so a task costs one round trip here, not one per hook.
 Metrics are best effort: a Redis error is logged and the task carries on.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -27,6 +30,7 @@ UNREGISTERED = "<unregistered>"
 
 _client: redis.Redis | None = None
 _pending: Counter[str] = Counter()
+_deferred: list[Callable[[Any], object]] = []
 _in_task = False
 
 
@@ -41,11 +45,20 @@ def _redis() -> redis.Redis | None:
     return _client
 
 
+def at_task_end(write: Callable[[Any], object]) -> bool:
+    """Queue `write(pipeline)` for the pipeline sent when the running task ends; False (and
+    nothing queued) outside a task run, where the caller writes at once."""
+    if _in_task:
+        _deferred.append(write)
+    return _in_task
+
+
 def _flush() -> None:
-    if not _pending:
+    if not _pending and not _deferred:
         return
-    counts = dict(_pending)
+    counts, writes = dict(_pending), list(_deferred)
     _pending.clear()
+    _deferred.clear()
     client = _redis()
     if client is None:
         return
@@ -53,6 +66,8 @@ def _flush() -> None:
         pipe = client.pipeline(transaction=False)
         for name, n in counts.items():
             pipe.hincrby(TASK_COUNTS_KEY, name, n)
+        for write in writes:
+            write(pipe)
         pipe.execute()
     except Exception as exc:  # a metric must never fail or delay a task beyond its timeout
         log.warning("task_metrics.write_failed", error=type(exc).__name__)
