@@ -1,0 +1,31 @@
+"""celeryconfig.py chooses the project's Redis transport only for Redis broker URLs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _transport(broker_url: str) -> str:
+    code = "import celeryconfig; print(getattr(celeryconfig, 'broker_transport', None))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True,
+                          env={**os.environ, "CELERY_BROKER_URL": broker_url})
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://cache.internal:6380/0"])
+def test_redis_urls_use_the_shared_client_transport(url: str) -> None:
+    assert _transport(url) == "tasks.redis_transport:Transport"
+
+
+@pytest.mark.parametrize("url", ["amqp://guest@127.0.0.1:5672//",
+                                 "sentinel://127.0.0.1:26379"])
+def test_other_brokers_keep_their_own_transport(url: str) -> None:
+    assert _transport(url) == "None"
