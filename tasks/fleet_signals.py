@@ -41,6 +41,7 @@ class Delivery:
     count: int  # deliveries of this (task id, retries) so far, this one included; 0 = unknown
     queue: str | None
     started: float
+    quarantined: bool = False  # this task id was quarantined before and not replayed since
 
 
 @lru_cache(maxsize=1)
@@ -64,6 +65,10 @@ def counted(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterat
     """Around a task body: count the delivery, quarantine a poison task instead of running it,
     and on completion clear the count and bump the queue's counters."""
     delivery = begin(task)
+    if delivery is not None and delivery.quarantined:
+        # Sent again (the command sweeper does) while its dead letter waits for an operator.
+        log.warning("task.still_quarantined", queue=delivery.queue)
+        raise Reject("poison_task: quarantined; replay its dead letter to run it", requeue=False)
     if delivery is not None and delivery.count > get_settings().task_max_deliveries:
         quarantine(task, delivery, args, kwargs)  # raises Reject either way
     try:
@@ -79,17 +84,19 @@ def begin(task: Task) -> Delivery | None:
         return None
     queue = (request.delivery_info or {}).get("routing_key") or None
     key = fleet.delivery_key(request.id, request.retries or 0)
-    count = 0
+    count, quarantined = 0, False
     client = _redis()
     if client is not None:
         try:
             pipe = client.pipeline(transaction=False)
             pipe.incr(key)
             pipe.expire(key, fleet.DELIVERY_TTL_SECONDS)
-            count = int(pipe.execute()[0])
+            pipe.exists(fleet.quarantine_key(request.id))
+            counted_so_far, _, marked = pipe.execute()
+            count, quarantined = int(counted_so_far), bool(marked)
         except redis.RedisError as exc:
             log.warning("fleet.delivery_count_failed", error=type(exc).__name__)
-    return Delivery(key, count, queue, time.perf_counter())
+    return Delivery(key, count, queue, time.perf_counter(), quarantined)
 
 
 def end(delivery: Delivery | None) -> None:
@@ -134,9 +141,20 @@ def quarantine(task: Task, delivery: Delivery, args: tuple[Any, ...],
         time.sleep(QUARANTINE_RETRY_PAUSE_SECONDS)
         raise Reject(f"could not dead-letter: {type(exc).__name__}", requeue=True) from exc
     end(delivery)  # the count is cleared, so a replay gets its full number of deliveries
+    _mark_quarantined(task.request.id)
     log.error("task.quarantined", dead_letter_id=letter_id, queue=queue, deliveries=deliveries)
     raise Reject(f"poison_task: delivered {deliveries} times without finishing; "
                  f"dead letter {letter_id}", requeue=False)
+
+
+def _mark_quarantined(task_id: str) -> None:
+    client = _redis()
+    if client is None:
+        return
+    try:
+        client.set(fleet.quarantine_key(task_id), 1, ex=fleet.QUARANTINE_TTL_SECONDS)
+    except redis.RedisError as exc:  # the dead letter is filed; a re-send may crash again
+        log.warning("fleet.quarantine_mark_failed", error=type(exc).__name__)
 
 
 def send_replay(target: Routed | TaskResend) -> str:
@@ -147,7 +165,7 @@ def send_replay(target: Routed | TaskResend) -> str:
         return send_routed(target)
     client = _redis()
     if client is not None:  # a fresh count: the replay gets its full number of deliveries
-        client.delete(fleet.delivery_key(target.task_id, 0))
+        client.delete(fleet.delivery_key(target.task_id, 0), fleet.quarantine_key(target.task_id))
     celery_app.send_task(target.task_name, args=target.args, kwargs=target.kwargs,
                          task_id=target.task_id, queue=target.queue)
     return target.task_id

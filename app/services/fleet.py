@@ -35,6 +35,10 @@ DEFAULT_WINDOW_SECONDS = 300
 # A delivery counter must outlive the redeliveries it counts (each can wait out a visibility
 # timeout), yet not keep a finished task's key forever.
 DELIVERY_TTL_SECONDS = 24 * 3600
+# A quarantined task id stays refused this long: a settlement command's task is re-sent by
+# the command sweeper while the command waits in `received`, and must not run (and crash
+# workers) again, nor file another dead letter, until an operator replays it.
+QUARANTINE_TTL_SECONDS = 30 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,10 @@ def priority_lists(queue: str) -> list[str]:
 
 def delivery_key(task_id: str, retries: int) -> str:
     return f"fusion:fleet:deliveries:{task_id}:{retries}"
+
+
+def quarantine_key(task_id: str) -> str:
+    return f"fusion:fleet:quarantined:{task_id}"
 
 
 def _done_key(queue: str, bucket: int) -> str:

@@ -17,7 +17,7 @@ from app.config import get_settings
 from app.persistence.db import unit_of_work
 from app.persistence.models import DeadLetter
 from app.services import dead_letters
-from app.services.fleet import delivery_key, priority_lists
+from app.services.fleet import delivery_key, priority_lists, quarantine_key
 from tests.support import Worker, wait_for
 
 pytestmark = pytest.mark.fault
@@ -60,13 +60,24 @@ def test_poison_task_is_quarantined_and_the_worker_lives_on(service_env: dict[st
         after = celery_app.send_task("maintenance.noop", kwargs={"command_id": "after"},
                                      queue=queue)
         assert after.get(timeout=30) == {"command_id": "after", "status": "noop"}
+        assert broker.exists(delivery_key(poison.id, 0)) == 0  # cleared: a replay starts afresh
+
+        # Sent again under the same id, as the command sweeper re-sends a command's task: it is
+        # refused without running (no crash) and without a second dead letter.
+        celery_app.send_task("maintenance.crash_worker", kwargs={"confirm": CONFIRM},
+                             queue=queue, task_id=poison.id)
+        behind = celery_app.send_task("maintenance.noop", kwargs={"command_id": "behind"},
+                                      queue=queue)
+        assert behind.get(timeout=30) == {"command_id": "behind", "status": "noop"}
+        assert log.read_text().count("exited with 'exitcode 70'") == MAX_DELIVERIES
+        assert "task.still_quarantined" in log.read_text()
     finally:
         worker.stop()
 
     assert len(_letters(poison.id)) == 1
     assert sum(int(broker.llen(name)) for name in priority_lists(queue)) == 0
     assert not [v for v in broker.hvals("unacked") if poison.id.encode() in v]
-    assert broker.exists(delivery_key(poison.id, 0)) == 0  # cleared: a replay starts afresh
+    assert broker.exists(quarantine_key(poison.id)) == 1  # until a replay lifts it
 
 
 def test_replaying_a_quarantined_task_sends_it_again(service_env: dict[str, str],
@@ -78,6 +89,7 @@ def test_replaying_a_quarantined_task_sends_it_again(service_env: dict[str, str]
     task_id = str(uuid.uuid4())
     broker = redis.Redis.from_url(get_settings().celery_broker_url)
     broker.set(delivery_key(task_id, 0), 99)  # a stale count must not quarantine the replay
+    broker.set(quarantine_key(task_id), 1)  # nor the mark its quarantine left
     with unit_of_work() as session:
         letter_id = dead_letters.quarantine_task(
             session, queue=queue, task_id=task_id, task_name="maintenance.noop", args=[],
