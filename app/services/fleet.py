@@ -25,8 +25,11 @@ from redis.client import Pipeline
 from app.config import WORKER_QUEUES, Settings
 from app.domain.fleet import Throughput, recommended_workers
 
+# kombu's Redis transport keeps a queue's messages of priority p > 0 in a list named
+# "<queue>\x06\x16<p>" (celeryconfig sets queue_order_strategy "priority"). Every level is
+# read, so a non-default `priority_steps` is still counted.
 PRIORITY_SEPARATOR = "\x06\x16"
-PRIORITY_STEPS = (0, 3, 6, 9)  # kombu's defaults; step 0 is the bare queue name
+PRIORITY_LEVELS = range(1, 10)
 SENT_AT_HEADER = "fusion_sent_at"
 BUCKET_SECONDS = 60
 # Counters outlive any window `fleet status` reads, then expire on their own.
@@ -69,8 +72,8 @@ class QueueStatus:
 
 
 def priority_lists(queue: str) -> list[str]:
-    return [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}"
-            for step in PRIORITY_STEPS]
+    """Every Redis list that may hold messages of `queue`, the bare name first."""
+    return [queue, *(f"{queue}{PRIORITY_SEPARATOR}{level}" for level in PRIORITY_LEVELS)]
 
 
 def delivery_key(task_id: str, retries: int) -> str:
@@ -138,7 +141,7 @@ def fleet_status(client: Redis, settings: Settings, consumers: Sequence[Consumer
     statuses = []
     for queue in names:
         depth, stamps = 0, []
-        for _ in PRIORITY_STEPS:
+        for _ in priority_lists(queue):
             depth += int(next(replies))
             if (stamp := sent_at(next(replies))) is not None:
                 stamps.append(stamp)

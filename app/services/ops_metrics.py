@@ -14,17 +14,13 @@ from typing import Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.services.batches import list_batches
+from app.services.batches import BatchView, list_batches
+from app.services.fleet import priority_lists
 
 # Workers count task states here (tasks/task_metrics.py): field "<task name>|<state>".
 TASK_COUNTS_KEY = "fusion:metrics:tasks"
 TASK_FIELD_SEPARATOR = "|"
 
-# kombu's Redis transport keeps a queue's messages of priority p > 0 in a list named
-# "<queue>\x06\x16<p>" (celeryconfig sets queue_order_strategy "priority"). Every possible
-# step is counted, so a non-default `priority_steps` is still summed correctly.
-PRIORITY_SEPARATOR = "\x06\x16"
-PRIORITY_LEVELS = range(1, 10)
 # Messages delivered to a worker and not acked yet (kombu's visibility-timeout bookkeeping).
 UNACKED_KEY = "unacked"
 
@@ -43,16 +39,6 @@ class RedisLike(Protocol):
     def hgetall(self, name: str) -> Any: ...
 
 
-@dataclass(frozen=True)
-class BatchProgress:
-    id: str
-    kind: str
-    status: str
-    total: int
-    done: int
-    failed: int
-
-
 @dataclass
 class DatabaseFigures:
     outbox_unsent: int = 0
@@ -60,7 +46,7 @@ class DatabaseFigures:
     # (reason, "pending" | "replayed") -> count
     dead_letters: dict[tuple[str, str], int] = field(default_factory=dict)
     margin_events: dict[str, int] = field(default_factory=dict)
-    running_batches: list[BatchProgress] = field(default_factory=list)
+    running_batches: list[BatchView] = field(default_factory=list)
     # (kind, status) -> count over the newest RECENT_BATCHES
     batches: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -102,16 +88,7 @@ def _batch_figures(session: Session, figures: DatabaseFigures) -> None:
     for view in list_batches(session, limit=RECENT_BATCHES):
         key = (view.kind, view.status)
         figures.batches[key] = figures.batches.get(key, 0) + 1
-    figures.running_batches = [
-        BatchProgress(id=v.id, kind=v.kind, status=v.status, total=v.total, done=v.done,
-                      failed=v.failed)
-        for v in list_batches(session, status="running", limit=RECENT_BATCHES)
-    ]
-
-
-def priority_lists(queue: str) -> list[str]:
-    """Every Redis list that may hold messages of `queue`."""
-    return [queue, *(f"{queue}{PRIORITY_SEPARATOR}{level}" for level in PRIORITY_LEVELS)]
+    figures.running_batches = list_batches(session, status="running", limit=RECENT_BATCHES)
 
 
 def broker_figures(client: RedisLike, queues: Iterable[str]) -> BrokerFigures:
@@ -126,10 +103,9 @@ def broker_figures(client: RedisLike, queues: Iterable[str]) -> BrokerFigures:
     pipe.hgetall(TASK_COUNTS_KEY)
     replies = pipe.execute()
     figures = BrokerFigures()
-    per_queue = len(PRIORITY_LEVELS) + 1
-    for index, queue in enumerate(names):
-        figures.queue_depth[queue] = sum(int(n) for n in
-                                         replies[index * per_queue:(index + 1) * per_queue])
+    depths = iter(replies)
+    for queue in names:
+        figures.queue_depth[queue] = sum(int(next(depths)) for _ in priority_lists(queue))
     figures.unacked = int(replies[-2])
     figures.tasks = parse_task_counts(replies[-1])
     return figures

@@ -66,7 +66,9 @@ def test_recommended_workers_refuses_nonsense() -> None:
 
 
 def test_priority_lists_follow_kombu_naming() -> None:
-    assert priority_lists("risk") == ["risk", "risk\x06\x163", "risk\x06\x166", "risk\x06\x169"]
+    lists = priority_lists("risk")
+    assert lists[0] == "risk" and len(lists) == 10
+    assert {"risk\x06\x163", "risk\x06\x166", "risk\x06\x169"} <= set(lists)
 
 
 def test_sent_at_reads_the_publish_header() -> None:
