@@ -21,7 +21,7 @@ import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.e2e.bridge_fixtures import publish, start_bridge, start_relay
+from tests.e2e.bridge_fixtures import fresh_project, publish, start_bridge, start_relay
 from tests.messages import address, deployed, encode
 from tests.support import (
     ROOT,
@@ -52,6 +52,7 @@ class Run:
     keys: list[str]
     base: str
     sessions: sessionmaker[Session]
+    project: str
 
 
 def _secrets() -> dict[str, str]:
@@ -82,6 +83,9 @@ def run(service_env: dict[str, str], pubsub_emulator: dict[str, str],
     port = devstack.free_port()
     env = {**service_env, **pubsub_emulator, **secrets, "LOG_JSON": "true",
            "DATABASE_URL": database,
+           # Topics of its own too: no other test's bridge may take (and store elsewhere) the
+           # messages this run publishes.
+           "PUBSUB_PROJECT_ID": fresh_project("fusion-hygiene"),
            "CELERY_BROKER_URL": f"{server}/4", "CELERY_RESULT_BACKEND": f"{server}/5",
            "BRIDGE_METRICS_PORT": str(devstack.free_port()),
            "OUTBOX_METRICS_PORT": str(devstack.free_port())}
@@ -114,7 +118,7 @@ def run(service_env: dict[str, str], pubsub_emulator: dict[str, str],
         processes.append(start_relay(env, logs / "relay.log"))
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: _ready(base), timeout=30, interval=0.2, what="API ready")
-        yield Run(logs, secrets, keys, base, sessions)
+        yield Run(logs, secrets, keys, base, sessions, env["PUBSUB_PROJECT_ID"])
     finally:
         for process in reversed(processes):
             process.stop()
@@ -185,7 +189,8 @@ def _flow(run: Run) -> None:
     contract = address()
     publish("settlement.events.v1",
             [encode("EscrowDeployed", deployed(contract, address(), address()), "cloudevents"),
-             (json.dumps({"email": PERSON["email"]}).encode() + b"{", {"event_type": "x"})])
+             (json.dumps({"email": PERSON["email"]}).encode() + b"{", {"event_type": "x"})],
+            project=run.project)
 
     def bridged() -> bool:
         with run.sessions() as session:
