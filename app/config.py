@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # Compliance (DOMAIN.md §4)
     kyc_required_for_settlement: bool = True
     pii_encryption_key: SecretStr = SecretStr("")
+    # Former PII_ENCRYPTION_KEYs (comma-separated base64): they open what they sealed, until
+    # `fusion-prime compliance reseal` has moved every row to the current key.
+    pii_previous_keys: SecretStr = SecretStr("")
     sanctions_match_threshold: float = Field(default=0.92, gt=0, le=1)
     sanctions_possible_threshold: float = Field(default=0.85, gt=0, le=1)
     # Risk (DOMAIN.md §3)

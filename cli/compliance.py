@@ -114,3 +114,26 @@ def compliance_resend(older_than: int) -> None:
 
     sent = resend_pending(older_than_seconds=older_than)
     click.echo(f"re-sent {sent['checks']} check(s) and {sent['screenings']} screening(s)")
+
+
+@compliance.command("reseal")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 10_000),
+              help="Rows of each kind per transaction.")
+def compliance_reseal(batch: int) -> None:
+    """Move every sealed value to the current PII_ENCRYPTION_KEY (after a key rotation)."""
+    from app.services.compliance.pii import SealedDataError, pii_cipher  # noqa: PLC0415
+    from app.services.compliance.reseal import reseal_batch  # noqa: PLC0415
+
+    cipher = pii_cipher(get_settings())
+    totals: dict[str, int] = {}
+    while True:
+        try:
+            with unit_of_work() as session:
+                moved = reseal_batch(session, cipher, batch)
+        except SealedDataError as exc:
+            raise click.ClickException(f"{exc}; add that key to PII_PREVIOUS_KEYS") from exc
+        for kind, n in moved.items():
+            totals[kind] = totals.get(kind, 0) + n
+        if not any(moved.values()):
+            break
+    _echo({"key_id": cipher.key_id, "resealed": totals})

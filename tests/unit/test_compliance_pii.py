@@ -64,3 +64,26 @@ def test_development_without_a_key_uses_a_stable_development_key() -> None:
     first = pii_cipher(settings("development"))
     assert first.development
     assert first.key_id == pii_cipher(settings("test")).key_id
+
+
+def test_a_previous_key_opens_what_it_sealed_and_seals_nothing() -> None:
+    old_key, new_key = KEY, base64.b64encode(os.urandom(32)).decode()
+    before = pii_cipher(settings("production", old_key))
+    sealed = before.seal(["Ada Lovelace"], context="screening_subject:p1")
+    rotated = pii_cipher(Settings(fusion_env="production", pii_encryption_key=SecretStr(new_key),
+                                  pii_previous_keys=SecretStr(f" {old_key} ,")))
+    assert rotated.key_id != before.key_id
+    assert rotated.open(sealed, context="screening_subject:p1",
+                        key_id=before.key_id) == ["Ada Lovelace"]
+    resealed = rotated.seal(["Ada Lovelace"], context="screening_subject:p1")
+    with pytest.raises(SealedDataError):  # new seals use the current key only
+        before.open(resealed, context="screening_subject:p1", key_id=rotated.key_id)
+    forgotten = pii_cipher(settings("production", new_key))
+    with pytest.raises(SealedDataError, match="PII_PREVIOUS_KEYS"):
+        forgotten.open(sealed, context="screening_subject:p1", key_id=before.key_id)
+
+
+def test_a_malformed_previous_key_is_refused_by_name() -> None:
+    with pytest.raises(ConfigurationError, match="PII_PREVIOUS_KEYS"):
+        pii_cipher(Settings(fusion_env="production", pii_encryption_key=SecretStr(KEY),
+                            pii_previous_keys=SecretStr("not-base64!")))

@@ -7,6 +7,7 @@ from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -14,7 +15,7 @@ from app.domain.alerts.quiet_hours import QuietHours
 from app.domain.alerts.routing import Channel
 from app.domain.errors import InvalidInput, NotFound
 from app.persistence.alerts_models import NotificationPreference
-from app.services.compliance.pii import pii_cipher
+from app.services.compliance.pii import PiiCipher, pii_cipher
 
 
 def _context(account_id: str) -> str:
@@ -82,3 +83,19 @@ def view(settings: Settings, row: NotificationPreference) -> dict[str, Any]:
         "quiet_hours": None if quiet is None else {
             "start": quiet.start.strftime("%H:%M"), "end": quiet.end.strftime("%H:%M")},
     }
+
+
+def reseal_emails(session: Session, cipher: PiiCipher, limit: int) -> int:
+    """Move up to `limit` preference emails sealed under a previous key to the current one."""
+    rows = session.scalars(
+        select(NotificationPreference).where(
+            NotificationPreference.email_sealed.is_not(None),
+            NotificationPreference.email_key_id.is_distinct_from(cipher.key_id))
+        .limit(limit).with_for_update(skip_locked=True)).all()
+    for row in rows:
+        assert row.email_sealed is not None  # the query asked for sealed emails only
+        email = cipher.open(row.email_sealed, context=_context(row.account_id),
+                            key_id=row.email_key_id)
+        row.email_sealed = cipher.seal(email, context=_context(row.account_id))
+        row.email_key_id = cipher.key_id
+    return len(rows)

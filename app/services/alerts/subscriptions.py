@@ -16,7 +16,7 @@ from app.messaging.topology import MARGIN_EVENTS
 from app.persistence.alerts_models import WebhookSubscription
 from app.persistence.models import new_id
 from app.services.alerts.ssrf import check_url
-from app.services.compliance.pii import pii_cipher
+from app.services.compliance.pii import PiiCipher, pii_cipher
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a marker that tells secrets apart, not a secret
 
@@ -96,3 +96,15 @@ def view(row: WebhookSubscription, secret: str | None = None) -> dict[str, Any]:
     if secret is not None:
         body["secret"] = secret
     return body
+
+
+def reseal_secrets(session: Session, cipher: PiiCipher, limit: int) -> int:
+    """Move up to `limit` webhook secrets sealed under a previous key to the current one."""
+    rows = session.scalars(
+        select(WebhookSubscription).where(WebhookSubscription.secret_key_id != cipher.key_id)
+        .limit(limit).with_for_update(skip_locked=True)).all()
+    for row in rows:
+        secret = cipher.open(row.secret_sealed, context=_context(row.id), key_id=row.secret_key_id)
+        row.secret_sealed = cipher.seal(secret, context=_context(row.id))
+        row.secret_key_id = cipher.key_id
+    return len(rows)

@@ -149,3 +149,15 @@ def case_view(session: Session, case: KycCase, cipher: PiiCipher, *, reveal: boo
     if reveal:
         view["personal_data"] = data
     return view
+
+
+def reseal_cases(session: Session, cipher: PiiCipher, limit: int) -> int:
+    """Move up to `limit` cases sealed under a previous key to the current one."""
+    cases = session.scalars(select(KycCase).where(KycCase.pii_key_id != cipher.key_id)
+                            .limit(limit).with_for_update(skip_locked=True)).all()
+    for case in cases:
+        data = cipher.open(case.personal_data, context=_context(case.case_id),
+                           key_id=case.pii_key_id)
+        case.personal_data = cipher.seal(data, context=_context(case.case_id))
+        case.pii_key_id = cipher.key_id
+    return len(cases)

@@ -5,6 +5,10 @@ the associated data (e.g. "kyc_case:<id>"), so a ciphertext copied onto another 
 open. The key id (first 8 bytes of SHA-256 of the key, hex) is stored next to each value: after
 a key rotation it tells which rows still need re-sealing.
 
+Rotation: the new key becomes PII_ENCRYPTION_KEY and the old one moves to PII_PREVIOUS_KEYS
+(comma-separated), which only opens; `fusion-prime compliance reseal` then moves every row to
+the current key, after which the old key can be dropped.
+
 Without a key, development and test derive a fixed, publicly known key (and say so loudly in
 the log): personal data is then obfuscated, not protected. Production refuses to start.
 """
@@ -46,6 +50,8 @@ class PiiCipher:
     key: bytes
     key_id: str
     development: bool
+    # Keys that used to be current, by key id: they open what they sealed, and seal nothing.
+    previous: tuple[tuple[str, bytes], ...] = ()
 
     def seal(self, value: Any, *, context: str) -> bytes:
         plain = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
@@ -60,50 +66,61 @@ class PiiCipher:
         return hmac.new(mac_key, plain, hashlib.sha256).hexdigest()
 
     def open(self, blob: bytes, *, context: str, key_id: str | None = None) -> Any:
-        if key_id is not None and key_id != self.key_id:
-            raise SealedDataError(f"sealed under key {key_id}, the configured key is "
-                                  f"{self.key_id}")
+        key = self._key_for(key_id)
         if blob[:1] != _FORMAT:
             raise SealedDataError("unknown sealed-data format")
         nonce, sealed = blob[1:1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES:]
         try:
-            return json.loads(AESGCM(self.key).decrypt(nonce, sealed, context.encode()))
+            return json.loads(AESGCM(key).decrypt(nonce, sealed, context.encode()))
         except InvalidTag as exc:
             raise SealedDataError("sealed data does not open (wrong key or row)") from exc
+
+    def _key_for(self, key_id: str | None) -> bytes:
+        if key_id is None or key_id == self.key_id:
+            return self.key
+        for old_id, old_key in self.previous:
+            if old_id == key_id:
+                return old_key
+        known = ", ".join([self.key_id, *(i for i, _ in self.previous)])
+        raise SealedDataError(f"sealed under key {key_id}, which is neither PII_ENCRYPTION_KEY "
+                              f"nor in PII_PREVIOUS_KEYS (known: {known})")
 
 
 def _key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:16]
 
 
-def _decode(text: str) -> bytes:
+def _decode(text: str, name: str = "PII_ENCRYPTION_KEY") -> bytes:
     try:
         padded = text + "=" * (-len(text) % 4)
         key = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ConfigurationError("PII_ENCRYPTION_KEY must be base64 (32 random bytes: "
+        raise ConfigurationError(f"{name} must be base64 (32 random bytes: "
                                  "`openssl rand -base64 32`)") from exc
     if len(key) != 32:
-        raise ConfigurationError(f"PII_ENCRYPTION_KEY must decode to 32 bytes, got {len(key)}")
+        raise ConfigurationError(f"{name} must decode to 32 bytes, got {len(key)}")
     return key
 
 
 @lru_cache(maxsize=4)
-def _cipher(secret: str, env: str) -> PiiCipher:
+def _cipher(secret: str, env: str, previous: str = "") -> PiiCipher:
+    old = tuple((_key_id(k), k) for k in (_decode(t.strip(), "PII_PREVIOUS_KEYS")
+                                          for t in previous.split(",") if t.strip()))
     if secret:
         key = _decode(secret)
-        return PiiCipher(key, _key_id(key), development=False)
+        return PiiCipher(key, _key_id(key), development=False, previous=old)
     if env == "production":
         raise ConfigurationError(
             "PII_ENCRYPTION_KEY is required in production (base64 of 32 random bytes: "
             "`openssl rand -base64 32`); refusing to start")
-    return PiiCipher(_DEV_KEY, _key_id(_DEV_KEY), development=True)
+    return PiiCipher(_DEV_KEY, _key_id(_DEV_KEY), development=True, previous=old)
 
 
 def check_pii_key(settings: Settings) -> None:
     """Raise ConfigurationError when this process must not start (production without a key,
     or a malformed key). Logs nothing: it runs at import, before logging is configured."""
-    _cipher(settings.pii_encryption_key.get_secret_value().strip(), settings.fusion_env)
+    _cipher(settings.pii_encryption_key.get_secret_value().strip(), settings.fusion_env,
+            settings.pii_previous_keys.get_secret_value())
 
 
 _warned_development = False
@@ -113,7 +130,7 @@ def pii_cipher(settings: Settings) -> PiiCipher:
     """The process's cipher; raises ConfigurationError when it must not start."""
     global _warned_development  # noqa: PLW0603 - once per process, on first use
     cipher = _cipher(settings.pii_encryption_key.get_secret_value().strip(),
-                     settings.fusion_env)
+                     settings.fusion_env, settings.pii_previous_keys.get_secret_value())
     if cipher.development and not _warned_development:
         _warned_development = True
         log.warning("pii.development_key",

@@ -240,3 +240,17 @@ def screening_view(screening: Screening) -> dict[str, Any]:
             else None,
             "completed_at": screening.completed_at.isoformat() if screening.completed_at
             else None}
+
+
+def reseal_subjects(session: Session, cipher: PiiCipher, limit: int) -> int:
+    """Move up to `limit` subjects' names sealed under a previous key to the current one."""
+    subjects = session.scalars(
+        select(ScreeningSubject).where(ScreeningSubject.names_sealed.is_not(None),
+                                       ScreeningSubject.pii_key_id.is_distinct_from(
+                                           cipher.key_id))
+        .limit(limit).with_for_update(skip_locked=True)).all()
+    for subject in subjects:
+        names = subject_names(subject, cipher)
+        subject.names_sealed = cipher.seal(names, context=_subject_context(subject.party))
+        subject.pii_key_id = cipher.key_id
+    return len(subjects)
