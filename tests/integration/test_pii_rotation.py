@@ -36,13 +36,15 @@ def _settings(key: str, previous: str = "") -> Settings:
 
 
 @pytest.fixture
-def rotated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The CLI reads settings from the environment: the new key, the old one as previous."""
+def rotated_env(service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The CLI reads settings from the environment: the new key, and as previous keys the old
+    one and the session's (other tests' rows are sealed under it, and reseal moves them all)."""
+    session_key = base64.b64encode(pii_cipher(get_settings()).key).decode()
     monkeypatch.setenv("PII_ENCRYPTION_KEY", NEW)
-    monkeypatch.setenv("PII_PREVIOUS_KEYS", OLD)
+    monkeypatch.setenv("PII_PREVIOUS_KEYS", f"{OLD},{session_key}")
     get_settings.cache_clear()
     try:
-        yield
+        yield session_key
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
@@ -61,7 +63,7 @@ def _left_under(key_id: str) -> int:
 
 
 def test_rotation_keeps_everything_readable_and_reseal_moves_it(
-        service_env: dict[str, str], rotated_env: None) -> None:
+        service_env: dict[str, str], rotated_env: str) -> None:
     before = _settings(OLD)
     party, account = f"rot-{uuid.uuid4().hex[:8]}", f"rot-{uuid.uuid4().hex[:8]}"
     with unit_of_work() as session:
@@ -104,7 +106,7 @@ def test_rotation_keeps_everything_readable_and_reseal_moves_it(
         readable(_settings(NEW))  # the old key is no longer needed
     finally:
         # Back under the session's key, and no webhook left for later tests' margin events.
-        session_cipher = pii_cipher(_settings("", f"{OLD},{NEW}"))
+        session_cipher = pii_cipher(_settings(rotated_env, f"{OLD},{NEW}"))
         with unit_of_work() as session:
             while any(reseal_batch(session, session_cipher).values()):
                 pass
