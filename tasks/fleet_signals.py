@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import redis
@@ -27,6 +26,7 @@ from app.persistence.db import unit_of_work
 from app.services import dead_letters, fleet
 from app.services.dead_letters import TaskResend
 from tasks import task_metrics
+from tasks.broker_client import broker_redis
 
 log = get_logger(__name__)
 
@@ -42,15 +42,6 @@ class Delivery:
     queue: str | None
     started: float
     quarantined: bool = False  # this task id was quarantined before and not replayed since
-
-
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis | None:
-    url = get_settings().celery_broker_url
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        return None
-    # redis-py reopens its pool in a forked child, so a pool made before fork is safe.
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
 @signals.before_task_publish.connect  # type: ignore[untyped-decorator]
@@ -85,7 +76,7 @@ def begin(task: Task) -> Delivery | None:
     queue = (request.delivery_info or {}).get("routing_key") or None
     key = fleet.delivery_key(request.id, request.retries or 0)
     count, quarantined = 0, False
-    client = _redis()
+    client = broker_redis()
     if client is not None:
         try:
             pipe = client.pipeline(transaction=False)
@@ -101,7 +92,7 @@ def begin(task: Task) -> Delivery | None:
 
 def end(delivery: Delivery | None) -> None:
     """The task finished (returned, raised or was quarantined) without killing its process."""
-    client = _redis()
+    client = broker_redis()
     if delivery is None or client is None:
         return
     busy, finished = time.perf_counter() - delivery.started, time.time()
@@ -148,7 +139,7 @@ def quarantine(task: Task, delivery: Delivery, args: tuple[Any, ...],
 
 
 def _mark_quarantined(task_id: str) -> None:
-    client = _redis()
+    client = broker_redis()
     if client is None:
         return
     try:
@@ -163,7 +154,7 @@ def send_replay(target: Routed | TaskResend) -> str:
 
     if isinstance(target, Routed):
         return send_routed(target)
-    client = _redis()
+    client = broker_redis()
     if client is not None:  # a fresh count: the replay gets its full number of deliveries
         client.delete(fleet.delivery_key(target.task_id, 0), fleet.quarantine_key(target.task_id))
     celery_app.send_task(target.task_name, args=target.args, kwargs=target.kwargs,

@@ -15,12 +15,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from celery import signals
 
-from app.config import get_settings
 from app.logs import get_logger
 from app.services.ops_metrics import TASK_COUNTS_KEY, task_field
+from tasks.broker_client import broker_redis
 
 log = get_logger(__name__)
 
@@ -28,21 +27,9 @@ log = get_logger(__name__)
 # into one label so a bad producer cannot grow the hash (or the scrape) without bound.
 UNREGISTERED = "<unregistered>"
 
-_client: redis.Redis | None = None
 _pending: Counter[str] = Counter()
 _deferred: list[Callable[[Any], object]] = []
 _in_task = False
-
-
-def _redis() -> redis.Redis | None:
-    global _client  # noqa: PLW0603 - one lazily made client per process
-    if _client is None:
-        url = get_settings().celery_broker_url
-        if not url.startswith(("redis://", "rediss://", "unix://")):
-            return None
-        # redis-py notices a fork and opens fresh sockets in the child.
-        _client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    return _client
 
 
 def at_task_end(write: Callable[[Any], object]) -> bool:
@@ -59,7 +46,7 @@ def _flush() -> None:
     counts, writes = dict(_pending), list(_deferred)
     _pending.clear()
     _deferred.clear()
-    client = _redis()
+    client = broker_redis()
     if client is None:
         return
     try:
