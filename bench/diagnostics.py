@@ -106,19 +106,23 @@ def escrow_request(api_key: str, payer: str, ops: int, *, profile_top: int = 0
     result["enqueue_one_task_ms"] = round((time.perf_counter() - started) / ops * 1000, 3)
 
     if profile_top:
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(ops):
-            post()
-        profiler.disable()
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
-        stats.print_stats(profile_top)
-        result["profile"] = out.getvalue()
+        result["profile"] = _profiled(post, ops, profile_top)
     return result
 
 
-def settlement_command(accounts: list[str], ops: int) -> dict[str, Any]:
+def _profiled(fn: Callable[[], object], ops: int, top: int) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(ops):
+        fn()
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+def settlement_command(accounts: list[str], ops: int, *, profile_top: int = 0
+                       ) -> dict[str, Any]:
     """One collateral transfer settled in-process: the worker's unit of work without Celery."""
     from app.config import get_settings  # noqa: PLC0415
     from app.persistence.db import unit_of_work  # noqa: PLC0415
@@ -128,7 +132,7 @@ def settlement_command(accounts: list[str], ops: int) -> dict[str, Any]:
     deadline = datetime.now(UTC) + timedelta(hours=1)
     ids: list[str] = []
     with unit_of_work() as session:
-        for n in range(ops + 20):
+        for n in range((2 if profile_top else 1) * ops + 20):
             command_id = f"bench-diag-{uuid.uuid4().hex[:12]}"
             intake.submit_settlement_command(
                 session, decimals, command_id=command_id, type="COLLATERAL_TRANSFER",
@@ -148,10 +152,13 @@ def settlement_command(accounts: list[str], ops: int) -> dict[str, Any]:
     for _ in range(20):
         settle()
     counter, elapsed = _timed(settle, ops)
-    return {"command": _per_op(counter, ops, elapsed)}
+    result: dict[str, Any] = {"command": _per_op(counter, ops, elapsed)}
+    if profile_top:
+        result["profile"] = _profiled(settle, ops, profile_top)
+    return result
 
 
 def run(api_key: str, payer: str, accounts: list[str], ops: int = 200,
         profile_top: int = 0) -> dict[str, Any]:
     return {"escrow_post": escrow_request(api_key, payer, ops, profile_top=profile_top),
-            "settlement": settlement_command(accounts, ops)}
+            "settlement": settlement_command(accounts, ops, profile_top=profile_top)}

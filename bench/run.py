@@ -151,6 +151,8 @@ def print_diagnostics(diag: dict[str, Any]) -> None:
     print(f"  one send_task to the broker: {e['enqueue_one_task_ms']:.2f} ms")
     if "profile" in e:
         print(e["profile"])
+    if "profile" in diag["settlement"]:
+        print(diag["settlement"]["profile"])
 
 
 def print_checks(label: str, check: dict[str, Any]) -> None:

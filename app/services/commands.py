@@ -108,17 +108,10 @@ def run_command(session: Session, command_id: str, now: datetime, handler: Handl
     try:
         with session.begin_nested():
             handler(session, command, now)
-    except Held as hold:
-        # Stays `received` with the reason shown; the sweeper offers it again later.
+    except DomainError as cause:
+        # The savepoint rollback expired the row; reload it before recording the outcome.
         session.refresh(command)
-        command.reason, command.reason_detail = hold.code, hold.message[:2000]
-        _show_on_escrow(session, command, hold)
-        return Outcome(command_id, command.status, hold.code)
-    except DomainError as refusal:
-        # The savepoint rollback expired the row; reload it before recording the failure.
-        session.refresh(command)
-        _show_on_escrow(session, command, refusal)
-        return _fail(session, command, now, refusal.code, refusal.message)
+        return record_refusal(session, command, now, cause)
     # The whole walk is recorded after the handler, in one UPDATE with the outcome: a refusal
     # rolls the savepoint back and leaves the command `received` either way.
     for step in (CommandStatus.VALIDATED, CommandStatus.SETTLING, CommandStatus.SETTLED):
@@ -126,6 +119,17 @@ def run_command(session: Session, command_id: str, now: datetime, handler: Handl
     command.reason = command.reason_detail = None
     _publish(session, command, "command.settled")
     return Outcome(command_id, command.status)
+
+
+def record_refusal(session: Session, command: Command, now: datetime,
+                   cause: DomainError) -> Outcome:
+    """A hold leaves the command `received` with the reason shown, for the sweeper to offer
+    again later; any other refusal fails it with the guard's code."""
+    _show_on_escrow(session, command, cause)
+    if isinstance(cause, Held):
+        command.reason, command.reason_detail = cause.code, cause.message[:2000]
+        return Outcome(command.command_id, command.status, cause.code)
+    return _fail(session, command, now, cause.code, cause.message)
 
 
 def _show_on_escrow(session: Session, command: Command, cause: DomainError) -> None:
@@ -144,12 +148,19 @@ def _fail(session: Session, command: Command, now: datetime, reason: str,
     return Outcome(command.command_id, command.status, reason)
 
 
+def outcome_data(command_id: str, *, type: str, workflow_id: str | None,
+                 escrow_id: str | None, status: str, reason: str | None) -> dict[str, Any]:
+    """The body of command.settled / command.failed on settlement.results.v1."""
+    return {"command_id": command_id, "type": type, "workflow_id": workflow_id,
+            "escrow_id": escrow_id, "status": status, "reason": reason}
+
+
 def _publish(session: Session, command: Command, event_type: str) -> None:
     record_event(session, topic=SETTLEMENT_RESULTS, event_type=event_type,
                  aggregate_id=command.command_id,
-                 data={"command_id": command.command_id, "type": command.type,
-                       "workflow_id": command.workflow_id, "escrow_id": command.escrow_id,
-                       "status": command.status, "reason": command.reason})
+                 data=outcome_data(command.command_id, type=command.type,
+                                   workflow_id=command.workflow_id, escrow_id=command.escrow_id,
+                                   status=command.status, reason=command.reason))
 
 
 def sweep_stuck_commands(session: Session, now: datetime, older_than: timedelta,

@@ -24,12 +24,14 @@ def escrow_hold_account(escrow_id: str) -> str:
     return f"{ESCROW_PREFIX}{escrow_id}"
 
 
-def _kind(account_id: str) -> str:
+def account_class(account_id: str) -> tuple[str, bool]:
+    """(kind, no_overdraft) of a new balance row: only money outside the system may go
+    below zero."""
     if account_id.startswith(EXTERNAL_PREFIX):
-        return "external"
+        return "external", False
     if account_id.startswith(ESCROW_PREFIX):
-        return "escrow"
-    return "customer"
+        return "escrow", True
+    return "customer", True
 
 
 def _select_locked(session: Session, asset: str, ids: list[str]) -> dict[str, LedgerBalance]:
@@ -52,7 +54,8 @@ def lock_balances(session: Session, asset: str, *account_ids: str) -> dict[str, 
     if not missing:
         return locked
     session.execute(insert(LedgerBalance).values([
-        {"account_id": a, "asset": asset, "kind": _kind(a), "no_overdraft": _kind(a) != "external"}
+        dict(zip(("kind", "no_overdraft"), account_class(a), strict=True),
+             account_id=a, asset=asset)
         for a in missing
     ]).on_conflict_do_nothing())
     return _select_locked(session, asset, ids)

@@ -20,7 +20,12 @@ def record_event(
         topic=topic,
         event_type=event_type,
         aggregate_id=aggregate_id,
-        payload={**data, "occurred_at": datetime.now(UTC).isoformat()},
+        payload=stamped(data),
     )
     session.add(event)
     return event
+
+
+def stamped(data: dict[str, Any]) -> dict[str, Any]:
+    """An event body as it is stored: the data and when it happened."""
+    return {**data, "occurred_at": datetime.now(UTC).isoformat()}

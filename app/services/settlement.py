@@ -1,4 +1,10 @@
-"""Settlement commands: deposits, collateral transfers and DVP (both legs or neither)."""
+"""Settlement commands: deposits, collateral transfers and DVP (both legs or neither).
+
+The happy path is three statements (app/persistence/settlement_store.py): lock the command,
+lock the balances, write the outcome; the compliance gate adds one for a transfer. The rules
+decide on the locked balances before anything is written, so a refusal writes only its own
+record, through the same code as every other command (services/commands.py).
+"""
 
 from __future__ import annotations
 
@@ -7,46 +13,67 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.domain.commands import CommandType
-from app.domain.errors import InvalidInput
-from app.persistence.models import Command
+from app.domain import settlement as rules
+from app.domain.commands import CommandStatus, advance
+from app.domain.errors import Conflict, DomainError, GuardFailed, NotFound
+from app.domain.ledger import Balance
+from app.domain.settlement import SETTLEMENT_TYPES, Leg
+from app.persistence import settlement_store as store
+from app.persistence.models import Command, new_id
 from app.services import ledger
-from app.services.commands import Outcome, run_command
+from app.services.commands import Outcome, outcome_data, record_refusal
+from app.services.outbox import SETTLEMENT_RESULTS, stamped
 from app.services.settlement_gate import require_clear
 
-SETTLEMENT_TYPES = frozenset(
-    {CommandType.DVP, CommandType.COLLATERAL_TRANSFER, CommandType.DEPOSIT}
-)
+__all__ = ["SETTLEMENT_TYPES", "process_command"]
 
-
-def _settle(session: Session, command: Command, settings: Settings) -> None:
-    if command.amount is None or command.asset is None or command.payee is None:
-        raise InvalidInput("command lacks amount, asset or payee", code="incomplete_command")
-    kind = CommandType(command.type)
-    payer = command.payer or ledger.external_account(command.asset)
-    if kind is not CommandType.DEPOSIT:
-        # Validation includes the gate on both parties (DOMAIN.md §2); a deposit comes from
-        # the bank account and is screened where the money is used, not where it arrives.
-        require_clear(session, (payer, command.payee), settings)
-    # Payment leg: amount of asset from payer to payee (for a deposit, from the bank account).
-    ledger.open_transfer(session, transfer_id=f"{command.command_id}:payment",
-                         debit_account=payer, credit_account=command.payee,
-                         asset=command.asset, amount=command.amount, pending=False)
-    if kind is CommandType.DVP:
-        if command.counter_amount is None or command.counter_asset is None:
-            raise InvalidInput("a DVP needs counter_asset and counter_amount",
-                               code="counter_leg_missing")
-        # Delivery leg: counter_amount of counter_asset from payee back to payer. Both legs
-        # sit in the caller's savepoint, so a refusal here also undoes the payment leg.
-        ledger.open_transfer(session, transfer_id=f"{command.command_id}:delivery",
-                             debit_account=command.payee, credit_account=payer,
-                             asset=command.counter_asset, amount=command.counter_amount,
-                             pending=False)
+_WALK = (CommandStatus.VALIDATED, CommandStatus.SETTLING, CommandStatus.SETTLED)
 
 
 def process_command(session: Session, command_id: str, now: datetime,
                     settings: Settings) -> Outcome:
-    def handle(session: Session, command: Command, now: datetime) -> None:
-        _settle(session, command, settings)
+    """Settle a command exactly once: its row lock serialises duplicate deliveries, and a
+    command already terminal returns its first outcome."""
+    conn = session.connection()
+    terms = store.lock_command(conn, command_id)
+    if terms is None:
+        raise NotFound(f"command {command_id} not found", code="command_not_found")
+    if terms.type not in SETTLEMENT_TYPES:
+        raise Conflict(f"command {command_id} is a {terms.type}", code="wrong_command_type")
+    if CommandStatus(terms.status).terminal:
+        return Outcome(command_id, terms.status, terms.reason)
+    try:
+        if terms.deadline is not None and now > terms.deadline:
+            raise GuardFailed(f"deadline {terms.deadline.isoformat()} passed before settlement",
+                              code="deadline_exceeded")
+        moved = rules.legs(terms, ledger.external_account(terms.asset or ""))
+        parties = rules.parties_to_screen(terms, moved)
+        if parties:
+            require_clear(session, parties, settings)
+        balances = _lock_balances(session, moved)
+        rules.apply_legs(balances, moved)
+    except DomainError as cause:
+        command = session.get(Command, command_id)
+        assert command is not None  # locked above, in this transaction
+        return record_refusal(session, command, now, cause)
+    status = CommandStatus.RECEIVED
+    for step in _WALK:
+        status = advance(status, step)
+    store.record_settled(
+        conn, command_id=command_id, status=status.value, now=now, balances=balances,
+        moved=moved, event_id=new_id(), topic=SETTLEMENT_RESULTS, event_type="command.settled",
+        payload=stamped(outcome_data(command_id, type=terms.type.value,
+                                     workflow_id=terms.workflow_id, escrow_id=terms.escrow_id,
+                                     status=status.value, reason=None)))
+    return Outcome(command_id, status.value)
 
-    return run_command(session, command_id, now, handle, expected=SETTLEMENT_TYPES)
+
+def _lock_balances(session: Session, moved: list[Leg]) -> dict[rules.BalanceKey, Balance]:
+    keys = rules.balance_keys(moved)
+    conn = session.connection()
+    locked = store.lock_balances(conn, keys)
+    missing = [k for k in keys if k not in locked]
+    if missing:
+        store.create_balances(conn, [(a, asset, *ledger.account_class(a)) for a, asset in missing])
+        locked = store.lock_balances(conn, keys)
+    return locked

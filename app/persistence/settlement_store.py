@@ -1,0 +1,128 @@
+"""The settlement command's SQL: lock the command, lock its balances, write the outcome.
+
+A settlement is the hottest unit of work in the system, so it runs as three statements on the
+connection (no ORM unit of work): everything the rules need is read under row locks first,
+and everything they decided is written in one statement at the end. A refusal is decided
+before anything is written, so it needs no savepoint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from app.domain.commands import CommandType
+from app.domain.ledger import Balance, BalanceState, TransferStatus
+from app.domain.settlement import BalanceKey, Leg, SettlementTerms
+
+_LOCK_COMMAND = text("""
+    SELECT command_id, type, status, reason, payer, payee, asset, amount, counter_asset,
+           counter_amount, deadline, workflow_id, escrow_id
+    FROM commands WHERE command_id = :command_id
+    FOR UPDATE
+""")
+
+# Sorted by the column's own collation, as every other path that locks balances sorts them,
+# so that two units of work over the same accounts take the locks in the same order.
+_LOCK_BALANCES = text("""
+    SELECT b.account_id, b.asset, b.no_overdraft, b.debits_posted, b.credits_posted,
+           b.debits_pending, b.credits_pending
+    FROM ledger_balances AS b
+    JOIN unnest(CAST(:accounts AS text[]), CAST(:assets AS text[])) AS k(account_id, asset)
+      ON b.account_id = k.account_id AND b.asset = k.asset
+    ORDER BY b.account_id, b.asset
+    FOR UPDATE OF b
+""")
+
+_CREATE_BALANCES = text("""
+    INSERT INTO ledger_balances (account_id, asset, kind, no_overdraft, debits_posted,
+                                 credits_posted, debits_pending, credits_pending)
+    SELECT k.*, 0, 0, 0, 0
+    FROM unnest(CAST(:accounts AS text[]), CAST(:assets AS text[]), CAST(:kinds AS text[]),
+                CAST(:no_overdraft AS boolean[])) AS k
+    ORDER BY 1, 2
+    ON CONFLICT DO NOTHING
+""")
+
+# Balances, transfers, the command's walk to `settled` and its outcome event, in one statement.
+# The transfers carry no ON CONFLICT: the locked, non-terminal command proves none of them was
+# committed before, so a clash is a bug and must abort the whole unit of work.
+_RECORD_SETTLED = text("""
+    WITH balances AS (
+        UPDATE ledger_balances AS b
+        SET debits_posted = v.debits_posted, credits_posted = v.credits_posted,
+            updated_at = :now
+        FROM unnest(CAST(:b_accounts AS text[]), CAST(:b_assets AS text[]),
+                    CAST(:b_debits AS numeric[]), CAST(:b_credits AS numeric[]))
+             AS v(account_id, asset, debits_posted, credits_posted)
+        WHERE b.account_id = v.account_id AND b.asset = v.asset
+    ), transfers AS (
+        INSERT INTO ledger_transfers (transfer_id, debit_account, credit_account, asset, amount,
+                                      status, resolved_at)
+        SELECT t.*, :posted, :now
+        FROM unnest(CAST(:t_ids AS text[]), CAST(:t_debits AS text[]),
+                    CAST(:t_credits AS text[]), CAST(:t_assets AS text[]),
+                    CAST(:t_amounts AS numeric[])) AS t
+    ), command AS (
+        UPDATE commands
+        SET status = :status, validated_at = :now, settling_at = :now, settled_at = :now,
+            reason = NULL, reason_detail = NULL, updated_at = :now
+        WHERE command_id = :command_id
+    )
+    INSERT INTO outbox (id, topic, event_type, aggregate_id, payload, attempts)
+    VALUES (:event_id, :topic, :event_type, :command_id, CAST(:payload AS jsonb), 0)
+""")
+
+
+def lock_command(conn: Connection, command_id: str) -> SettlementTerms | None:
+    row = conn.execute(_LOCK_COMMAND, {"command_id": command_id}).one_or_none()
+    if row is None:
+        return None
+    return SettlementTerms(
+        command_id=row.command_id, type=CommandType(row.type), status=row.status,
+        reason=row.reason,
+        payer=row.payer, payee=row.payee, asset=row.asset, amount=row.amount,
+        counter_asset=row.counter_asset, counter_amount=row.counter_amount,
+        deadline=row.deadline, workflow_id=row.workflow_id, escrow_id=row.escrow_id)
+
+
+def lock_balances(conn: Connection, keys: Sequence[BalanceKey]) -> dict[BalanceKey, Balance]:
+    rows = conn.execute(_LOCK_BALANCES, {"accounts": [k[0] for k in keys],
+                                         "assets": [k[1] for k in keys]})
+    return {(r.account_id, r.asset): Balance(r.account_id, r.asset, r.no_overdraft,
+                                             r.debits_posted, r.credits_posted,
+                                             r.debits_pending, r.credits_pending)
+            for r in rows}
+
+
+def create_balances(conn: Connection, rows: Iterable[tuple[str, str, str, bool]]) -> None:
+    """Zero balances for accounts seen for the first time: (account, asset, kind, no_overdraft).
+    A concurrent creator wins quietly; the caller locks them afterwards either way."""
+    accounts, assets, kinds, no_overdraft = (list(c) for c in zip(*rows, strict=True))
+    conn.execute(_CREATE_BALANCES, {"accounts": accounts, "assets": assets, "kinds": kinds,
+                                    "no_overdraft": no_overdraft})
+
+
+def record_settled(conn: Connection, *, command_id: str, status: str, now: datetime,
+                   balances: Mapping[BalanceKey, BalanceState], moved: Sequence[Leg],
+                   event_id: str, topic: str, event_type: str,
+                   payload: dict[str, Any]) -> None:
+    changed = list(balances.values())
+    conn.execute(_RECORD_SETTLED, {
+        "now": now, "status": status, "command_id": command_id,
+        "posted": TransferStatus.POSTED.value,
+        "b_accounts": [b.account_id for b in changed], "b_assets": [b.asset for b in changed],
+        "b_debits": [b.debits_posted for b in changed],
+        "b_credits": [b.credits_posted for b in changed],
+        "t_ids": [leg.transfer_id for leg in moved],
+        "t_debits": [leg.debit_account for leg in moved],
+        "t_credits": [leg.credit_account for leg in moved],
+        "t_assets": [leg.asset for leg in moved],
+        "t_amounts": [leg.amount for leg in moved],
+        "event_id": event_id, "topic": topic, "event_type": event_type,
+        "payload": json.dumps(payload),
+    })
