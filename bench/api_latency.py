@@ -13,6 +13,7 @@ import http.client
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,10 +206,9 @@ def escrow_bodies(payers: list[str], count: int) -> list[bytes]:
                         "approvals_required": 1}).encode() for i in range(count)]
 
 
-def wait_drained(expected: int, timeout: float) -> dict[str, Any]:
+def wait_drained(expected: int, timeout: float, started: float) -> dict[str, Any]:
     """After the load, wait (bounded) until the worker has run every escrow command."""
     where, params = "type = 'ESCROW_CREATE'", dict[str, Any]()
-    started = time.perf_counter()
     settled = failed = total = 0
     while time.perf_counter() - started < timeout:
         settled, failed, total = count_terminal(where, params)
@@ -221,11 +221,15 @@ def wait_drained(expected: int, timeout: float) -> dict[str, Any]:
             "drain_after_load_s": round(time.perf_counter() - started, 2)}
 
 
-def run(config: Config, port: int, payers: list[str]) -> dict[str, Any]:
+def run(config: Config, port: int, payers: list[str],
+        before_drain: Callable[[], object] | None = None) -> dict[str, Any]:
     load = Load(port, create_key(), [], config)
     load.bodies = escrow_bodies(payers, load.total)
     load.run()
     report = load.report()
+    drain_started = time.perf_counter()
+    if before_drain is not None:
+        before_drain()
     accepted_total = sum(1 for s in load.samples if s is not None and s.status == 202)
-    report["worker"] = wait_drained(accepted_total, config.drain_timeout)
+    report["worker"] = wait_drained(accepted_total, config.drain_timeout, drain_started)
     return report

@@ -72,9 +72,10 @@ def _timed(fn: Callable[[], object], ops: int) -> tuple[StatementCounter, float]
 def escrow_request(api_key: str, payer: str, ops: int, *, profile_top: int = 0
                    ) -> dict[str, Any]:
     """POST /v1/escrows through the Flask test client: the whole request path minus HTTP."""
-    from tasks.celery_app import celery_app  # noqa: PLC0415
+    from tasks.celery_app import celery_app, producer_only  # noqa: PLC0415
     from web import create_app  # noqa: PLC0415
 
+    producer_only()  # as web/wsgi.py does in gunicorn
     client = create_app().test_client()
     headers = {"Authorization": f"Bearer {api_key}"}
     body = {"payer": payer, "payee": "bench-diag-payee", "amount": "1.00", "asset": "USD",

@@ -33,6 +33,7 @@ from bench.common import (  # noqa: E402
     BENCH_DIR,
     RESULTS_DIR,
     BenchError,
+    Child,
     Gunicorn,
     Stack,
     Worker,
@@ -104,11 +105,11 @@ def print_throughput(tp: dict[str, Any]) -> None:
         print(f"  {note}")
 
 
-def print_api(api: dict[str, Any]) -> None:
+def print_api(api: dict[str, Any], setup: str) -> None:
     lat, svc, lag = api["latency_ms"], api["service_time_ms"], api["send_lag_ms"]
     print(f"\n== POST /v1/escrows at {api['target_rate']:.0f} req/s open loop, "
           f"{api['duration_s']:.0f} s after {api['warmup_s']:.0f} s warm-up "
-          "(gunicorn -w 2 --threads 4 -k gthread) ==")
+          f"(gunicorn -w 2 --threads 4 -k gthread), {setup} ==")
     print(f"  requests {api['requests']}, completed {api['completed']}, 202 "
           f"{api['accepted_202']}, errors {api['errors']} {api['statuses']} (not sent by the "
           f"end of the run: {api['not_sent']}), reconnects {api['reconnects']}")
@@ -173,7 +174,11 @@ def bench(args: argparse.Namespace, stack: Stack, results: dict[str, Any]) -> No
     results["services"] = {"private": stack.started_private,
                            "broker": env["CELERY_BROKER_URL"].split("@")[-1]}
     stage(f"database ready ({env['DATABASE_URL'].rsplit('/', 1)[-1]}); starting worker")
-    stack.spawn(Worker(BENCH_DIR / "logs" / "worker.log", concurrency=args.concurrency))
+    def start_worker() -> Child:
+        return stack.spawn(Worker(BENCH_DIR / "logs" / "worker.log",
+                                  concurrency=args.concurrency))
+
+    worker = start_worker()
 
     stage(f"funding {args.accounts} accounts")
     accounts = fund_accounts("bench-acct", args.accounts, "1000000.00")
@@ -195,10 +200,20 @@ def bench(args: argparse.Namespace, stack: Stack, results: dict[str, Any]) -> No
         stage(f"starting gunicorn on 127.0.0.1:{port}")
         stack.spawn(Gunicorn(BENCH_DIR / "logs" / "gunicorn.log", port))
         config = api_latency.Config(rate=args.rate, duration=args.duration, warmup=args.warmup)
-        stage(f"load: {config.rate:.0f} req/s for {config.warmup:.0f}+{config.duration:.0f} s")
-        api = api_latency.run(config, port, payers)
+        # The target is the API tier's: in production the workers run on hosts of their own
+        # (docker/k8s), so here the worker is stopped during the load and started after it
+        # to run every accepted command. The same load with the worker competing for these
+        # two cores follows, for comparison.
+        worker.stop()
+        stage(f"load, API tier alone: {config.rate:.0f} req/s for "
+              f"{config.warmup:.0f}+{config.duration:.0f} s")
+        api = api_latency.run(config, port, payers, before_drain=start_worker)
         results["api"] = api
-        print_api(api)
+        print_api(api, "the API tier alone; the worker started after the load")
+        stage("load, API and worker on the same cores")
+        shared = api_latency.run(config, port, payers)
+        results["api_colocated"] = shared
+        print_api(shared, "the worker running on the same two cores (not the target's setup)")
         checks["after_api"] = ledger_check()
         print_checks("after API load", checks["after_api"])
     results["checks"] = checks

@@ -7,16 +7,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.domain.commands import TASK_FOR_COMMAND, CommandStatus, CommandType, advance
 from app.domain.errors import Conflict, DomainError, Held, NotFound
-from app.persistence.models import Command, EscrowRecord
-from app.services.outbox import SETTLEMENT_RESULTS, record_event
+from app.persistence.models import Command, EscrowRecord, OutboxEvent, new_id
+from app.services.outbox import SETTLEMENT_RESULTS, record_event, stamped
 
 
 def request_hash(body: dict[str, Any]) -> str:
@@ -45,31 +45,62 @@ class Outcome:
         return {"command_id": self.command_id, "status": self.status, "reason": self.reason}
 
 
+_OPTIONAL_COLUMNS = ("escrow_id", "workflow_id", "account_ref", "payer", "payee", "asset",
+                    "amount", "counter_asset", "counter_amount", "deadline")
+
+
+def _accept_statement() -> Any:
+    """The command and its command.accepted event in one statement, built once (every API
+    write runs it): the event is inserted only when the command was."""
+    commands, outbox = cast(Table, Command.__table__), cast(Table, OutboxEvent.__table__)
+    columns = ("command_id", "type", "status", "payload", "request_hash", *_OPTIONAL_COLUMNS)
+    stored = (
+        insert(commands)
+        .values({c: bindparam(c, type_=commands.c[c].type) for c in columns})
+        .on_conflict_do_nothing(index_elements=[commands.c.command_id])
+        .returning(commands.c.command_id)
+        .cte("stored")
+    )
+    return (
+        insert(outbox)
+        .from_select(
+            ["id", "topic", "event_type", "aggregate_id", "payload", "attempts"],
+            select(bindparam("event_id", type_=outbox.c.id.type),
+                   literal(SETTLEMENT_RESULTS), literal("command.accepted"),
+                   stored.c.command_id, bindparam("event", type_=outbox.c.payload.type),
+                   literal(0))
+            .select_from(stored))
+        .returning(outbox.c.aggregate_id)
+    )
+
+
+_ACCEPT = _accept_statement()
+
+
 def accept_command(
     session: Session, *, command_id: str, type: CommandType, payload: dict[str, Any],
-    escrow_id: str | None = None, **columns: Any,
+    **columns: Any,
 ) -> Accepted:
     """Store a command in `received` once. Same id and body again: the first acceptance.
-    Same id, other body: a conflict."""
+    Same id, other body: a conflict. `columns` are the command's optional columns."""
+    unknown = set(columns) - set(_OPTIONAL_COLUMNS)
+    if unknown:
+        raise TypeError(f"not command columns: {sorted(unknown)}")
     fingerprint = request_hash({"type": type.value, **payload})
-    inserted = session.execute(
-        insert(Command)
-        .values(command_id=command_id, type=type.value, status=CommandStatus.RECEIVED.value,
-                payload=payload, request_hash=fingerprint, escrow_id=escrow_id, **columns)
-        .on_conflict_do_nothing(index_elements=[Command.command_id])
-        .returning(Command.command_id)
-    ).scalar_one_or_none()
+    announced = session.execute(_ACCEPT, {
+        **dict.fromkeys(_OPTIONAL_COLUMNS), **columns,
+        "command_id": command_id, "type": type.value, "status": CommandStatus.RECEIVED.value,
+        "payload": payload, "request_hash": fingerprint, "event_id": new_id(),
+        "event": stamped({"command_id": command_id, "type": type.value, "status": "received"}),
+    }).scalar_one_or_none()
     task_name = TASK_FOR_COMMAND[type]
-    if inserted is None:
+    if announced is None:
         existing = session.get(Command, command_id)
         if existing is None or existing.request_hash != fingerprint:
             raise Conflict(f"command {command_id} was already submitted with a different body",
                            code="command_id_reused")
         return Accepted(command_id, task_name, created=False, escrow_id=existing.escrow_id)
-    record_event(session, topic=SETTLEMENT_RESULTS, event_type="command.accepted",
-                 aggregate_id=command_id,
-                 data={"command_id": command_id, "type": type.value, "status": "received"})
-    return Accepted(command_id, task_name, created=True, escrow_id=escrow_id)
+    return Accepted(command_id, task_name, created=True, escrow_id=columns.get("escrow_id"))
 
 
 def get_command(session: Session, command_id: str) -> Command:
