@@ -843,11 +843,12 @@ def run_diagnostics(args: argparse.Namespace, stack: BridgeStack) -> dict[str, A
     """The InboundHandler path single-threaded in this process, against the private Redis."""
     from app.logs import bind, clear  # noqa: PLC0415
     from app.messaging.routing import route  # noqa: PLC0415
-    from bridges.inbound import InboundHandler, celery_sender  # noqa: PLC0415
-    from tasks.celery_app import producer_only  # noqa: PLC0415
+    from bridges.group_send import GroupSender  # noqa: PLC0415
+    from bridges.inbound import InboundHandler, celery_group_sender  # noqa: PLC0415
+    from tasks.celery_app import producer_only, send_routed  # noqa: PLC0415
 
     producer_only()  # as the bridge process does
-    sender = celery_sender()
+    group = GroupSender(celery_group_sender())
     n = args.diag_messages
 
     def messages(tag: str) -> list[FakeMessage]:
@@ -859,9 +860,19 @@ def run_diagnostics(args: argparse.Namespace, stack: BridgeStack) -> dict[str, A
         fn()
         return ((time.perf_counter() - wall) / n * 1e6, (time.process_time() - cpu) / n * 1e6)
 
-    handler = InboundHandler(ALERTS_SUBSCRIPTION, sender)
-    for m in messages("warm")[:200]:
-        handler(m)
+    handler = InboundHandler(ALERTS_SUBSCRIPTION, group)
+
+    def handle(batch: list[FakeMessage]) -> None:
+        """The callback for each, then wait until the group sender has acked all of them."""
+        for m in batch:
+            handler(m)
+        deadline = time.monotonic() + args.timeout
+        while not all(m.acked for m in batch):
+            if time.monotonic() > deadline:
+                raise common.BenchError("the group sender did not ack every message")
+            time.sleep(0.001)
+
+    handle(messages("warm")[:200])
     timings: dict[str, dict[str, float]] = {}
     batch = messages("route")
 
@@ -874,7 +885,7 @@ def run_diagnostics(args: argparse.Namespace, stack: BridgeStack) -> dict[str, A
 
     def send_all() -> None:
         for r in routed:
-            sender(r)
+            send_routed(r)
 
     def bind_all() -> None:
         for m in batch:
@@ -906,15 +917,15 @@ def run_diagnostics(args: argparse.Namespace, stack: BridgeStack) -> dict[str, A
     handled = messages("handler")
 
     def handle_all() -> None:
-        for m in handled:
-            handler(m)
+        handle(handled)
 
     for name, fn in (("route (decode + validate)", route_all),
                      ("celery send (send_routed)", send_all),
                      ("  same, kwargsrepr given", send_with_repr),
                      ("  raw redis LPUSH", raw_lpush),
                      ("  redis.Redis() per publish", new_client),
-                     ("log context bind/clear", bind_all), ("whole InboundHandler", handle_all)):
+                     ("log context bind/clear", bind_all),
+                     ("whole InboundHandler, grouped sends", handle_all)):
         wall, cpu = per_message_us(fn)
         timings[name] = {"wall_us": round(wall, 1), "cpu_us": round(cpu, 1)}
     result: dict[str, Any] = {"messages": n, "per_message": timings,
@@ -923,8 +934,7 @@ def run_diagnostics(args: argparse.Namespace, stack: BridgeStack) -> dict[str, A
         profiled = messages("profile")
         profiler = cProfile.Profile()
         profiler.enable()
-        for m in profiled:
-            handler(m)
+        handle(profiled)
         profiler.disable()
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
@@ -932,6 +942,7 @@ def run_diagnostics(args: argparse.Namespace, stack: BridgeStack) -> dict[str, A
         out.write("\n--- by own time ---\n")
         stats.sort_stats("tottime").print_stats(args.profile)
         result["profile"] = out.getvalue()
+    group.close()
     redis.Redis.from_url(stack.broker_url).flushdb()
     return result
 
@@ -997,7 +1008,7 @@ def print_outbound(res: dict[str, Any]) -> None:
 def print_diagnostics(res: dict[str, Any]) -> None:
     print(f"\n== InboundHandler in-process, single thread ({res['messages']} messages each) ==")
     for name, t in res["per_message"].items():
-        print(f"  {name:<30} {t['wall_us']:8.1f} us wall, {t['cpu_us']:8.1f} us CPU per message")
+        print(f"  {name:<38} {t['wall_us']:8.1f} us wall, {t['cpu_us']:8.1f} us CPU per message")
     if "profile" in res:
         print(res["profile"])
 

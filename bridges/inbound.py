@@ -1,22 +1,22 @@
 """The inbound relay: Pub/Sub subscriptions → Celery queues, acking only what is durable.
 
-A message is acked after the broker accepted its task, or after it was stored as a dead letter
-with its reason. Anything else (broker or database down) is nacked, so Pub/Sub redelivers it.
+A message is acked after the broker accepted its task (bridges/group_send.py), or after it was
+stored as a dead letter with its reason. Anything else (broker or database down, the bridge
+stopping) is nacked, so Pub/Sub redelivers it.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.logs import bind, clear, get_logger
 from app.messaging.inbound import Undecodable
-from app.messaging.routing import Routed, route
+from app.messaging.routing import route
 from app.persistence.db import unit_of_work
 from app.services import dead_letters
 from bridges import metrics
+from bridges.group_send import GroupSender, Pending, SenderClosed, SendGroup
 
 log = get_logger(__name__)
 
@@ -32,38 +32,30 @@ class Message(Protocol):
     def nack(self) -> None: ...
 
 
-Sender = Callable[[Routed], None]
-MAX_NACK_DELAY = 5.0
+def celery_group_sender() -> SendGroup:
+    """Send a group through Celery in one Redis round trip; raises if it may not all be in."""
+    from tasks.celery_app import send_routed_batch  # noqa: PLC0415 - bridge process only
 
-
-def celery_sender() -> Sender:
-    """Send through Celery; returns once Redis accepted the message, raises if it did not."""
-    from tasks.celery_app import send_routed  # noqa: PLC0415 - only the bridge process needs it
-
-    def send(routed: Routed) -> None:
-        send_routed(routed)
-
-    return send
+    return send_routed_batch
 
 
 class InboundHandler:
-    """The per-message callback for one subscription."""
+    """The per-message callback for one subscription: route it, then hand it to the group
+    sender, which acks it once it is in the broker; an undecodable one is dead-lettered."""
 
-    def __init__(self, subscription: str, send: Sender) -> None:
-        self.subscription, self.send = subscription, send
-        self.failures = 0  # consecutive broker failures, shared by the callback threads
-        self._lock = threading.Lock()
+    def __init__(self, subscription: str, sender: GroupSender) -> None:
+        self.subscription, self.sender = subscription, sender
 
     def __call__(self, message: Message) -> None:
-        started = time.monotonic()
+        received_at = time.monotonic()
         bind(message_id=message.message_id, subscription=self.subscription)
         metrics.RECEIVED.labels(self.subscription).inc()
         try:
-            self._handle(message, started)
+            self._handle(message, received_at)
         finally:
             clear("message_id", "subscription")
 
-    def _handle(self, message: Message, started: float) -> None:
+    def _handle(self, message: Message, received_at: float) -> None:
         attributes = dict(message.attributes)
         try:
             routed = route(self.subscription, message.data, attributes, message.message_id)
@@ -71,24 +63,10 @@ class InboundHandler:
             self._dead_letter(message, attributes, refusal)
             return
         try:
-            self.send(routed)
-        except Exception as exc:  # broker down or refusing: Pub/Sub must redeliver
-            with self._lock:
-                self.failures += 1
-                failures = self.failures
-            log.warning("bridge.enqueue_failed", error=type(exc).__name__, task=routed.task_name,
-                        consecutive_failures=failures)
-            metrics.NACKED.labels(self.subscription, "broker").inc()
-            # Hold the callback thread before the nack: with flow control bounding what is
-            # outstanding, an outage slows the pull down instead of spinning redeliveries.
-            time.sleep(min(MAX_NACK_DELAY, 0.1 * 2 ** min(failures, 6)))
+            self.sender.submit(Pending(routed, message, self.subscription, received_at))
+        except SenderClosed:
+            metrics.NACKED.labels(self.subscription, "stopping").inc()
             message.nack()
-            return
-        with self._lock:
-            self.failures = 0
-        message.ack()
-        metrics.ENQUEUED.labels(self.subscription).inc()
-        metrics.ENQUEUE_SECONDS.labels(self.subscription).observe(time.monotonic() - started)
 
     def _dead_letter(self, message: Message, attributes: dict[str, str],
                      refusal: Undecodable) -> None:

@@ -10,7 +10,8 @@ from app.config import Settings
 from app.logs import configure_logging, get_logger
 from app.messaging.topology import SUBSCRIPTIONS
 from bridges import metrics
-from bridges.inbound import InboundHandler, Sender, celery_sender
+from bridges.group_send import GroupSender, SendGroup
+from bridges.inbound import InboundHandler, celery_group_sender
 
 log = get_logger(__name__)
 
@@ -27,7 +28,7 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def run_inbound(settings: Settings, send: Sender | None = None) -> int:
+def run_inbound(settings: Settings, send_group: SendGroup | None = None) -> int:
     """Pull every subscription until SIGTERM/SIGINT, then finish in-flight messages and exit."""
     from google.cloud import pubsub_v1  # noqa: PLC0415 - heavy import, only here
 
@@ -42,7 +43,9 @@ def run_inbound(settings: Settings, send: Sender | None = None) -> int:
     flow = pubsub_v1.types.FlowControl(
         max_messages=settings.bridge_max_messages, max_bytes=settings.bridge_max_bytes,
         max_duration_per_lease_extension=settings.bridge_lease_extension_seconds)
-    sender = send or celery_sender()
+    # Every subscription's callbacks hand their messages to one group sender: one Redis round
+    # trip for whatever arrived while the previous one was in flight.
+    sender = GroupSender(send_group or celery_group_sender())
     futures = {
         s.name: client.subscribe(subscription_path(settings, s.name),
                                  callback=InboundHandler(s.name, sender), flow_control=flow,
@@ -59,7 +62,10 @@ def run_inbound(settings: Settings, send: Sender | None = None) -> int:
         if failed:
             log.error("bridge.stream_ended", subscriptions=failed)
             stop.set()
-    # Stop pulling; callbacks already running finish and ack (or nack) before we exit.
+    # Send and ack what the callbacks handed over while the streams can still carry acks; a
+    # message arriving from now on is nacked. Then stop pulling: callbacks already running
+    # finish (and nack) before the streams close.
+    sender.close(settings.bridge_shutdown_seconds)
     for future in futures.values():
         future.cancel()
     for name, future in futures.items():

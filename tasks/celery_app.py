@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from celery import Celery, Task, signals
@@ -97,7 +97,7 @@ SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0
                      "interval_max": 1.0}
 
 
-def send_routed(routed: Routed) -> str:
+def send_routed(routed: Routed, producer: Any = None) -> str:
     """Enqueue an inbound event; returns once the broker accepted it, raises if it did not."""
     event = routed.event
     # A short repr: the default renders the whole payload into the message headers (CPU per
@@ -105,9 +105,17 @@ def send_routed(routed: Routed) -> str:
     summary = f"{{'event_type': {event['event_type']!r}, 'dedup_key': {event['dedup_key']!r}}}"
     celery_app.send_task(routed.task_name, task_id=routed.task_id, queue=routed.queue,
                          kwargs={"event": event, "message_id": event["message_id"]},
-                         argsrepr="()", kwargsrepr=summary,
+                         argsrepr="()", kwargsrepr=summary, producer=producer,
                          retry=True, retry_policy=SEND_RETRY_POLICY)
     return routed.task_id
+
+
+def send_routed_batch(batch: Sequence[Routed]) -> None:
+    """Enqueue several inbound events in one broker round trip (a kombu publish batch: one
+    Redis pipeline); returns once the broker accepted all of them, raises if it may not have."""
+    with celery_app.producer_or_acquire() as producer, producer.batch(max_size=len(batch) + 1):
+        for routed in batch:
+            send_routed(routed, producer)
 
 
 @signals.setup_logging.connect  # type: ignore[untyped-decorator]
