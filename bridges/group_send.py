@@ -81,7 +81,17 @@ class GroupSender:
                     return
                 group = self._waiting[:self._max_group]
                 del self._waiting[:self._max_group]
-            self._send(group)
+            try:
+                self._send(group)
+            except Exception as exc:  # never let one group end the thread: nothing would be acked
+                log.error("bridge.group_send_failed", error=type(exc).__name__)
+                for p in group:
+                    p.message.nack()
+
+    @property
+    def alive(self) -> bool:
+        """For the liveness probe: a dead sender thread would leave every message unacked."""
+        return self._thread.is_alive() or self._closed
 
     def _send(self, group: list[Pending]) -> None:
         try:

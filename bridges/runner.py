@@ -52,9 +52,10 @@ def run_inbound(settings: Settings, send_group: SendGroup | None = None) -> int:
                                  await_callbacks_on_shutdown=True)
         for s in SUBSCRIPTIONS
     }
-    server = metrics.serve(settings.bridge_metrics_port,
-                           lambda: not any(f.done() for f in futures.values()),
-                           settings.metrics_bind_host)
+    server = metrics.serve(
+        settings.bridge_metrics_port,
+        lambda: sender.alive and not any(f.done() for f in futures.values()),
+        settings.metrics_bind_host)
     log.info("bridge.started", subscriptions=sorted(futures))
     failed: list[str] = []
     while not stop.wait(1.0):

@@ -127,3 +127,24 @@ def test_close_sends_and_acks_what_is_waiting_then_refuses_more() -> None:
     closer.join(5)
     assert outcome(waiting) == "ack"
     assert broker.groups == [["t-0"], ["t-1"]]
+
+
+def test_an_error_while_settling_a_group_does_not_stop_the_sender() -> None:
+    class Unackable(Message):
+        def ack(self) -> None:
+            raise RuntimeError("stream gone")
+
+    broker = Broker()
+    broker.release.set()
+    sender = GroupSender(broker)
+    bad = pending(0)
+    bad = Pending(bad.routed, Unackable("m-0"), bad.subscription, bad.received_at)
+    sender.submit(bad)
+    assert settled([bad])
+    assert outcome(bad) == "nack"
+    later = pending(1)
+    sender.submit(later)
+    assert settled([later])
+    assert outcome(later) == "ack"
+    assert sender.alive
+    sender.close()
