@@ -2,8 +2,9 @@
 time per `POST /v1/escrows` (Flask test client) and per settlement command, split into its
 parts, plus an optional cProfile of the request path.
 
-The statement counts come from SQLAlchemy's cursor events; the pool's pre-ping (`SELECT 1` on
-every checkout) and psycopg's implicit BEGIN bypass those events, so they are counted apart.
+The statement counts come from SQLAlchemy's cursor events; psycopg's implicit BEGIN and the
+COMMIT (and the pool's pre-ping, when DATABASE_PRE_PING is on) bypass those events, so only
+the pool checkouts are counted beside them.
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def print_diagnostics(diag: dict[str, Any]) -> None:
                      ("  same, enqueue stubbed", e["request_without_enqueue"]),
                      ("settle one transfer", s)):
         print(f"  {label:<24} {d['mean_ms']:6.2f} ms, {d['sql_statements']:.1f} SQL statements "
-              f"(+1 pre-ping SELECT 1 and BEGIN per {d['pool_checkouts']:.1f} checkouts) "
+              f"(+ BEGIN and COMMIT; {d['pool_checkouts']:.1f} pool checkouts) "
               f"{d['by_kind']}")
     print(f"  one send_task to the broker: {e['enqueue_one_task_ms']:.2f} ms")
     if "profile" in e:
