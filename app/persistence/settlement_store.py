@@ -1,9 +1,10 @@
 """The settlement command's SQL: lock the command, lock its balances, write the outcome.
 
-A settlement is the hottest unit of work in the system, so it runs as three statements on the
-connection (no ORM unit of work): everything the rules need is read under row locks first,
-and everything they decided is written in one statement at the end. A refusal is decided
-before anything is written, so it needs no savepoint.
+A settlement is the hottest unit of work in the system, so its statements run on the unit of
+work's connection through the driver (no ORM, no SQLAlchemy result objects; see
+db.run_on_driver): everything the rules need is read under row locks first, and everything
+they decided is written in one statement at the end. A refusal is decided before anything is
+written, so it needs no savepoint.
 """
 
 from __future__ import annotations
@@ -13,75 +14,78 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from app.domain.commands import CommandType
 from app.domain.ledger import Balance, BalanceState, TransferStatus
 from app.domain.settlement import BalanceKey, Leg, SettlementTerms
+from app.persistence.db import run_on_driver as run
 
-_LOCK_COMMAND = text("""
+_LOCK_COMMAND = """
     SELECT command_id, type, status, reason, payer, payee, asset, amount, counter_asset,
            counter_amount, deadline, workflow_id, escrow_id
-    FROM commands WHERE command_id = :command_id
+    FROM commands WHERE command_id = %(command_id)s
     FOR UPDATE
-""")
+"""
 
 # Sorted by the column's own collation, as every other path that locks balances sorts them,
 # so that two units of work over the same accounts take the locks in the same order.
-_LOCK_BALANCES = text("""
+_LOCK_BALANCES = """
     SELECT b.account_id, b.asset, b.no_overdraft, b.debits_posted, b.credits_posted,
            b.debits_pending, b.credits_pending
     FROM ledger_balances AS b
-    JOIN unnest(CAST(:accounts AS text[]), CAST(:assets AS text[])) AS k(account_id, asset)
+    JOIN unnest(CAST(%(accounts)s AS text[]), CAST(%(assets)s AS text[])) AS k(account_id, asset)
       ON b.account_id = k.account_id AND b.asset = k.asset
     ORDER BY b.account_id, b.asset
     FOR UPDATE OF b
-""")
+"""
 
-_CREATE_BALANCES = text("""
+_CREATE_BALANCES = """
     INSERT INTO ledger_balances (account_id, asset, kind, no_overdraft, debits_posted,
                                  credits_posted, debits_pending, credits_pending)
     SELECT k.*, 0, 0, 0, 0
-    FROM unnest(CAST(:accounts AS text[]), CAST(:assets AS text[]), CAST(:kinds AS text[]),
-                CAST(:no_overdraft AS boolean[])) AS k
+    FROM unnest(CAST(%(accounts)s AS text[]), CAST(%(assets)s AS text[]),
+                CAST(%(kinds)s AS text[]), CAST(%(no_overdraft)s AS boolean[])) AS k
     ORDER BY 1, 2
     ON CONFLICT DO NOTHING
-""")
+"""
 
 # Balances, transfers, the command's walk to `settled` and its outcome event, in one statement.
 # The transfers carry no ON CONFLICT: the locked, non-terminal command proves none of them was
 # committed before, so a clash is a bug and must abort the whole unit of work.
-_RECORD_SETTLED = text("""
+_RECORD_SETTLED = """
     WITH balances AS (
         UPDATE ledger_balances AS b
         SET debits_posted = v.debits_posted, credits_posted = v.credits_posted,
-            updated_at = :now
-        FROM unnest(CAST(:b_accounts AS text[]), CAST(:b_assets AS text[]),
-                    CAST(:b_debits AS numeric[]), CAST(:b_credits AS numeric[]))
+            updated_at = %(now)s
+        FROM unnest(CAST(%(b_accounts)s AS text[]), CAST(%(b_assets)s AS text[]),
+                    CAST(%(b_debits)s AS numeric[]), CAST(%(b_credits)s AS numeric[]))
              AS v(account_id, asset, debits_posted, credits_posted)
         WHERE b.account_id = v.account_id AND b.asset = v.asset
     ), transfers AS (
         INSERT INTO ledger_transfers (transfer_id, debit_account, credit_account, asset, amount,
                                       status, resolved_at)
-        SELECT t.*, :posted, :now
-        FROM unnest(CAST(:t_ids AS text[]), CAST(:t_debits AS text[]),
-                    CAST(:t_credits AS text[]), CAST(:t_assets AS text[]),
-                    CAST(:t_amounts AS numeric[])) AS t
+        SELECT t.*, %(posted)s, %(now)s
+        FROM unnest(CAST(%(t_ids)s AS text[]), CAST(%(t_debits)s AS text[]),
+                    CAST(%(t_credits)s AS text[]), CAST(%(t_assets)s AS text[]),
+                    CAST(%(t_amounts)s AS numeric[])) AS t
     ), command AS (
         UPDATE commands
-        SET status = :status, validated_at = :now, settling_at = :now, settled_at = :now,
-            reason = NULL, reason_detail = NULL, updated_at = :now
-        WHERE command_id = :command_id
+        SET status = %(status)s, validated_at = %(now)s, settling_at = %(now)s,
+            settled_at = %(now)s, reason = NULL, reason_detail = NULL, updated_at = %(now)s
+        WHERE command_id = %(command_id)s
     )
     INSERT INTO outbox (id, topic, event_type, aggregate_id, payload, attempts)
-    VALUES (:event_id, :topic, :event_type, :command_id, CAST(:payload AS jsonb), 0)
-""")
+    VALUES (%(event_id)s, %(topic)s, %(event_type)s, %(command_id)s,
+            CAST(%(payload)s AS jsonb), 0)
+"""
 
 
 def lock_command(conn: Connection, command_id: str) -> SettlementTerms | None:
-    row = conn.execute(_LOCK_COMMAND, {"command_id": command_id}).one_or_none()
-    if row is None:
+    rows = run(conn, _LOCK_COMMAND, {"command_id": command_id})
+    if not rows:
         return None
+    row = rows[0]
     return SettlementTerms(
         command_id=row.command_id, type=CommandType(row.type), status=row.status,
         reason=row.reason,
@@ -91,7 +95,7 @@ def lock_command(conn: Connection, command_id: str) -> SettlementTerms | None:
 
 
 def lock_balances(conn: Connection, keys: Sequence[BalanceKey]) -> dict[BalanceKey, Balance]:
-    rows = conn.execute(_LOCK_BALANCES, {"accounts": [k[0] for k in keys],
+    rows = run(conn, _LOCK_BALANCES, {"accounts": [k[0] for k in keys],
                                          "assets": [k[1] for k in keys]})
     return {(r.account_id, r.asset): Balance(r.account_id, r.asset, r.no_overdraft,
                                              r.debits_posted, r.credits_posted,
@@ -103,7 +107,7 @@ def create_balances(conn: Connection, rows: Iterable[tuple[str, str, str, bool]]
     """Zero balances for accounts seen for the first time: (account, asset, kind, no_overdraft).
     A concurrent creator wins quietly; the caller locks them afterwards either way."""
     accounts, assets, kinds, no_overdraft = (list(c) for c in zip(*rows, strict=True))
-    conn.execute(_CREATE_BALANCES, {"accounts": accounts, "assets": assets, "kinds": kinds,
+    run(conn, _CREATE_BALANCES, {"accounts": accounts, "assets": assets, "kinds": kinds,
                                     "no_overdraft": no_overdraft})
 
 
@@ -112,7 +116,7 @@ def record_settled(conn: Connection, *, command_id: str, status: str, now: datet
                    event_id: str, topic: str, event_type: str,
                    payload: dict[str, Any]) -> None:
     changed = list(balances.values())
-    conn.execute(_RECORD_SETTLED, {
+    run(conn, _RECORD_SETTLED, {
         "now": now, "status": status, "command_id": command_id,
         "posted": TransferStatus.POSTED.value,
         "b_accounts": [b.account_id for b in changed], "b_assets": [b.asset for b in changed],
