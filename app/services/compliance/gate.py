@@ -20,16 +20,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
-from sqlalchemy.types import String
 
 from app.config import Settings
 from app.domain.compliance.alerts import AlertKind, AlertStatus
 from app.domain.compliance.gate import GateCode, GateDecision, GateReason, GateStatus
 from app.domain.compliance.kyc import KycStatus
 from app.domain.escrow import normalise_party
+from app.persistence.db import run_on_driver
 from app.services.compliance.lists import SOURCE
 
 # Everything the gate needs about each party, in one round trip: a settlement command asks
@@ -38,7 +36,7 @@ from app.services.compliance.lists import SOURCE
 _FACTS_SQL = """
     WITH active AS (
         SELECT version_id FROM sanctions_list_versions
-        WHERE source = :source AND status = 'active' LIMIT 1
+        WHERE source = %(source)s AND status = 'active' LIMIT 1
     )
     SELECT p.party, active.version_id,
            listed.uid, listed.currency, listed.address,
@@ -64,31 +62,32 @@ _FACTS_SQL = """
     ) AS kyc ON true
     LEFT JOIN LATERAL (
         SELECT array_agg(alert_id ORDER BY opened_at) AS alert_ids FROM compliance_alerts
-        WHERE party = p.party AND kind = :aml_kind AND level = 'high'
-          AND status = ANY(:active_statuses)
+        WHERE party = p.party AND kind = %(aml_kind)s AND level = 'high'
+          AND status = ANY(CAST(%(active_statuses)s AS text[]))
     ) AS aml ON true
     WHERE p.party IS NOT NULL
     ORDER BY p.ord
 """
-_FACTS = text(_FACTS_SQL.format(parties="unnest(:parties) WITH ORDINALITY AS p(party, ord)")
-              ).bindparams(bindparam("parties", type_=ARRAY(String)),
-                           bindparam("active_statuses", type_=ARRAY(String)))
+_FACTS = _FACTS_SQL.format(parties="unnest(CAST(%(parties)s AS text[])) WITH ORDINALITY"
+                                   " AS p(party, ord)")
 # Every settlement asks about one or two parties. PostgreSQL plans an array of unknown length
 # as ten rows, so the prepared statement above is planned afresh on every call (a custom plan
 # always looks cheaper); a fixed two-row source lets it keep one cached plan.
-_FACTS_PAIR = text(_FACTS_SQL.format(
-    parties="(VALUES (CAST(:first AS text), 1), (CAST(:second AS text), 2)) AS p(party, ord)")
-).bindparams(bindparam("active_statuses", type_=ARRAY(String)))
+_FACTS_PAIR = _FACTS_SQL.format(
+    parties="(VALUES (CAST(%(first)s AS text), 1), (CAST(%(second)s AS text), 2))"
+            " AS p(party, ord)")
 _ACTIVE_ALERT_STATUSES = [s.value for s in AlertStatus if s.active]
 
 
 def _facts(session: Session, parties: Sequence[str]) -> list[Any]:
+    # Through the driver: this runs in every settlement (see db.run_on_driver).
     common = {"source": SOURCE, "aml_kind": AlertKind.AML_CHECK.value,
               "active_statuses": _ACTIVE_ALERT_STATUSES}
     if len(parties) <= 2:
         first, second = (*parties, None, None)[:2]
-        return list(session.execute(_FACTS_PAIR, {**common, "first": first, "second": second}))
-    return list(session.execute(_FACTS, {**common, "parties": list(parties)}))
+        return run_on_driver(session.connection(), _FACTS_PAIR,
+                             {**common, "first": first, "second": second})
+    return run_on_driver(session.connection(), _FACTS, {**common, "parties": list(parties)})
 
 
 def _sanctions_reasons(row: Any) -> list[GateReason]:
