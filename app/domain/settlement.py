@@ -3,7 +3,7 @@ allow them. Pure: the service loads and locks the balances, this decides, the se
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -49,12 +49,12 @@ class Leg:
     amount: Decimal
 
 
-def legs(terms: SettlementTerms, bank_account: str) -> list[Leg]:
-    """The payment leg (payer → payee; for a deposit, the bank account → payee) and, for a
-    DVP, the delivery leg (counter_amount of counter_asset, payee → payer)."""
+def legs(terms: SettlementTerms, bank_account: Callable[[str], str]) -> list[Leg]:
+    """The payment leg (payer → payee; for a deposit, the bank account of the asset → payee)
+    and, for a DVP, the delivery leg (counter_amount of counter_asset, payee → payer)."""
     if terms.amount is None or terms.asset is None or terms.payee is None:
         raise InvalidInput("command lacks amount, asset or payee", code="incomplete_command")
-    payer = terms.payer or bank_account
+    payer = terms.payer or bank_account(terms.asset)
     moved = [Leg(f"{terms.command_id}:payment", payer, terms.payee, terms.asset, terms.amount)]
     if terms.type is CommandType.DVP:
         if terms.counter_amount is None or terms.counter_asset is None:

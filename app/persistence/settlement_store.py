@@ -88,15 +88,14 @@ def lock_command(conn: Connection, command_id: str) -> SettlementTerms | None:
     row = rows[0]
     return SettlementTerms(
         command_id=row.command_id, type=CommandType(row.type), status=row.status,
-        reason=row.reason,
-        payer=row.payer, payee=row.payee, asset=row.asset, amount=row.amount,
+        reason=row.reason, payer=row.payer, payee=row.payee, asset=row.asset, amount=row.amount,
         counter_asset=row.counter_asset, counter_amount=row.counter_amount,
         deadline=row.deadline, workflow_id=row.workflow_id, escrow_id=row.escrow_id)
 
 
 def lock_balances(conn: Connection, keys: Sequence[BalanceKey]) -> dict[BalanceKey, Balance]:
     rows = run(conn, _LOCK_BALANCES, {"accounts": [k[0] for k in keys],
-                                         "assets": [k[1] for k in keys]})
+                                      "assets": [k[1] for k in keys]})
     return {(r.account_id, r.asset): Balance(r.account_id, r.asset, r.no_overdraft,
                                              r.debits_posted, r.credits_posted,
                                              r.debits_pending, r.credits_pending)
@@ -108,7 +107,7 @@ def create_balances(conn: Connection, rows: Iterable[tuple[str, str, str, bool]]
     A concurrent creator wins quietly; the caller locks them afterwards either way."""
     accounts, assets, kinds, no_overdraft = (list(c) for c in zip(*rows, strict=True))
     run(conn, _CREATE_BALANCES, {"accounts": accounts, "assets": assets, "kinds": kinds,
-                                    "no_overdraft": no_overdraft})
+                                 "no_overdraft": no_overdraft})
 
 
 def record_settled(conn: Connection, *, command_id: str, status: str, now: datetime,

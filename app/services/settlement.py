@@ -46,7 +46,7 @@ def process_command(session: Session, command_id: str, now: datetime,
         if terms.deadline is not None and now > terms.deadline:
             raise GuardFailed(f"deadline {terms.deadline.isoformat()} passed before settlement",
                               code="deadline_exceeded")
-        moved = rules.legs(terms, ledger.external_account(terms.asset or ""))
+        moved = rules.legs(terms, ledger.external_account)
         parties = rules.parties_to_screen(terms, moved)
         if parties:
             require_clear(session, parties, settings)

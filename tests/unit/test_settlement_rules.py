@@ -22,6 +22,10 @@ from app.domain.settlement import (
 BANK = "external:bank:USD"
 
 
+def bank(asset: str) -> str:
+    return f"external:bank:{asset}"
+
+
 def terms(kind: CommandType, **changes: object) -> SettlementTerms:
     fields: dict[str, object] = {
         "command_id": "c-1", "type": kind, "status": "received", "reason": None,
@@ -34,20 +38,20 @@ def terms(kind: CommandType, **changes: object) -> SettlementTerms:
 
 
 def test_a_collateral_transfer_is_one_leg_from_payer_to_payee() -> None:
-    assert legs(terms(CommandType.COLLATERAL_TRANSFER), BANK) == [
+    assert legs(terms(CommandType.COLLATERAL_TRANSFER), bank) == [
         Leg("c-1:payment", "alice", "bob", "USD", Decimal("10.00"))]
 
 
 def test_a_deposit_comes_from_the_bank_account_and_screens_nobody() -> None:
     deposit = terms(CommandType.DEPOSIT, payer=None)
-    moved = legs(deposit, BANK)
+    moved = legs(deposit, bank)
     assert moved == [Leg("c-1:payment", BANK, "bob", "USD", Decimal("10.00"))]
     assert parties_to_screen(deposit, moved) == ()
 
 
 def test_a_dvp_adds_the_delivery_leg_back_to_the_payer() -> None:
     dvp = terms(CommandType.DVP, counter_asset="BOND", counter_amount=Decimal("3"))
-    moved = legs(dvp, BANK)
+    moved = legs(dvp, bank)
     assert moved[1] == Leg("c-1:delivery", "bob", "alice", "BOND", Decimal("3"))
     assert parties_to_screen(dvp, moved) == ("alice", "bob")
     assert balance_keys(moved) == [("alice", "BOND"), ("alice", "USD"), ("bob", "BOND"),
@@ -62,7 +66,7 @@ def test_a_dvp_adds_the_delivery_leg_back_to_the_payer() -> None:
 def test_incomplete_commands_are_refused(kind: CommandType, changes: dict[str, object],
                                          code: str) -> None:
     with pytest.raises(InvalidInput) as refused:
-        legs(terms(kind, **changes), BANK)
+        legs(terms(kind, **changes), bank)
     assert refused.value.code == code
 
 
@@ -80,7 +84,7 @@ def test_apply_legs_moves_both_legs_of_a_dvp() -> None:
     dvp = terms(CommandType.DVP, counter_asset="BOND", counter_amount=Decimal("3"))
     book = balances(alice__USD=("10", "0"), alice__BOND=("0", "0"),
                     bob__USD=("0", "0"), bob__BOND=("5", "0"))
-    apply_legs(book, legs(dvp, BANK))
+    apply_legs(book, legs(dvp, bank))
     assert book[("alice", "USD")].debits_posted == Decimal("10")
     assert book[("bob", "USD")].credits_posted == Decimal("10")
     assert book[("bob", "BOND")].debits_posted == Decimal("3")
@@ -92,16 +96,16 @@ def test_a_dvp_whose_delivery_leg_lacks_funds_is_refused_before_any_write() -> N
     book = balances(alice__USD=("10", "0"), alice__BOND=("0", "0"),
                     bob__USD=("0", "0"), bob__BOND=("2", "0"))
     with pytest.raises(InsufficientFunds):
-        apply_legs(book, legs(dvp, BANK))
+        apply_legs(book, legs(dvp, bank))
 
 
 def test_the_bank_account_may_go_negative_a_customer_may_not() -> None:
     deposit = terms(CommandType.DEPOSIT, payer=None)
     book = {(BANK, "USD"): Balance(BANK, "USD", no_overdraft=False),
             ("bob", "USD"): Balance("bob", "USD")}
-    apply_legs(book, legs(deposit, BANK))
+    apply_legs(book, legs(deposit, bank))
     assert book[("bob", "USD")].credits_posted == Decimal("10.00")
     transfer = terms(CommandType.COLLATERAL_TRANSFER, payer="carol")
     with pytest.raises(InsufficientFunds):
         apply_legs({("carol", "USD"): Balance("carol", "USD"),
-                    ("bob", "USD"): Balance("bob", "USD")}, legs(transfer, BANK))
+                    ("bob", "USD"): Balance("bob", "USD")}, legs(transfer, bank))
