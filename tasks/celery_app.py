@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from celery import Celery, Task, signals
+from kombu import Producer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.config import get_settings
@@ -97,7 +98,7 @@ SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0
                      "interval_max": 1.0}
 
 
-def send_routed(routed: Routed, producer: Any = None) -> str:
+def send_routed(routed: Routed, producer: Producer | None = None) -> str:
     """Enqueue an inbound event; returns once the broker accepted it, raises if it did not."""
     event = routed.event
     # A short repr: the default renders the whole payload into the message headers (CPU per

@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from app.domain.commands import TASK_FOR_COMMAND, CommandStatus, CommandType, advance
 from app.domain.errors import Conflict, DomainError, Held, NotFound
@@ -49,7 +50,7 @@ _OPTIONAL_COLUMNS = ("escrow_id", "workflow_id", "account_ref", "payer", "payee"
                     "amount", "counter_asset", "counter_amount", "deadline")
 
 
-def _accept_statement() -> Any:
+def _accept_statement() -> ReturningInsert[tuple[str]]:
     """The command and its command.accepted event in one statement, built once (every API
     write runs it): the event is inserted only when the command was."""
     commands, outbox = cast(Table, Command.__table__), cast(Table, OutboxEvent.__table__)
