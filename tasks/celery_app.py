@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from celery import Celery, Task, signals
-from kombu import Producer
+from kombu.messaging import Producer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.config import get_settings
