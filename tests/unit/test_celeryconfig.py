@@ -29,3 +29,16 @@ def test_redis_urls_use_the_shared_client_transport(url: str) -> None:
                                  "sentinel://127.0.0.1:26379"])
 def test_other_brokers_keep_their_own_transport(url: str) -> None:
     assert _transport(url) == "None"
+
+
+def test_expired_unacked_messages_are_looked_for_on_every_restore_tick() -> None:
+    """kombu 5.7 scans only every 10th tick (about 100 s): a killed worker's tasks would wait
+    that long past their visibility timeout."""
+    from kombu.transport.redis import Channel  # noqa: PLC0415
+
+    import celeryconfig  # noqa: PLC0415
+
+    options = celeryconfig.broker_transport_options
+    assert options["unacked_restore_throttle"] == 1
+    interval = options.get("unacked_restore_interval", Channel.unacked_restore_interval)
+    assert interval * options["unacked_restore_throttle"] <= 10
