@@ -84,7 +84,8 @@ class GroupSender:
             try:
                 self._send(group)
             except Exception as exc:  # never let one group end the thread: nothing would be acked
-                log.error("bridge.group_send_failed", error=type(exc).__name__)
+                log.error("bridge.group_send_failed", error=type(exc).__name__,
+                          message_ids=[p.message.message_id for p in group[:20]])
                 for p in group:
                     p.message.nack()
 
@@ -99,6 +100,7 @@ class GroupSender:
         except Exception as exc:  # broker down or refusing: Pub/Sub must redeliver
             self.failures += 1
             log.warning("bridge.enqueue_failed", error=type(exc).__name__, messages=len(group),
+                        message_ids=[p.message.message_id for p in group[:20]],
                         consecutive_failures=self.failures)
             self._sleep(min(MAX_NACK_DELAY, 0.1 * 2 ** min(self.failures, 6)))
             for p in group:
