@@ -31,6 +31,18 @@ def _letters(task_id: str) -> list[DeadLetter]:
         return list(session.scalars(select(DeadLetter).where(DeadLetter.message_id == task_id)))
 
 
+def _result_from_own_worker(service_env: dict[str, str], tmp_path: Path, queue: str,
+                            task_id: str) -> object:
+    """Run a worker on the test's own queue until the replayed task's result is in."""
+    from tasks.celery_app import celery_app  # noqa: PLC0415
+
+    worker = Worker(service_env, tmp_path / "worker.log", queues=queue, concurrency=1).start()
+    try:
+        return celery_app.AsyncResult(task_id).get(timeout=30)
+    finally:
+        worker.stop()
+
+
 def test_poison_task_is_quarantined_and_the_worker_lives_on(service_env: dict[str, str],
                                                             tmp_path: Path) -> None:
     from tasks.celery_app import celery_app  # noqa: PLC0415
@@ -83,7 +95,6 @@ def test_poison_task_is_quarantined_and_the_worker_lives_on(service_env: dict[st
 def test_replaying_a_quarantined_task_sends_it_again(service_env: dict[str, str],
                                                      tmp_path: Path) -> None:
     from cli.main import cli  # noqa: PLC0415
-    from tasks.celery_app import celery_app  # noqa: PLC0415
 
     queue = f"fault-replay-{uuid.uuid4().hex[:8]}"
     task_id = str(uuid.uuid4())
@@ -98,11 +109,7 @@ def test_replaying_a_quarantined_task_sends_it_again(service_env: dict[str, str]
     result = CliRunner().invoke(cli, ["deadletters", "replay", letter_id])
     assert result.exit_code == 0, result.output
     assert f"replayed as task {task_id} (maintenance.noop)" in result.output
-    worker = Worker(service_env, tmp_path / "worker.log", queues=queue, concurrency=1).start()
-    try:
-        done = celery_app.AsyncResult(task_id).get(timeout=30)
-    finally:
-        worker.stop()
+    done = _result_from_own_worker(service_env, tmp_path, queue, task_id)
     assert done == {"command_id": "replayed", "status": "noop"}
     with unit_of_work() as session:
         replayed = dead_letters.get(session, letter_id)
@@ -116,8 +123,6 @@ def test_replaying_a_quarantined_task_sends_it_again(service_env: dict[str, str]
 def test_the_admin_api_replays_a_quarantined_task(service_env: dict[str, str], tmp_path: Path,
                                                   client: FlaskClient,
                                                   api_keys: dict[str, str]) -> None:
-    from tasks.celery_app import celery_app  # noqa: PLC0415
-
     queue, task_id = f"fault-replay-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
     with unit_of_work() as session:
         letter_id = dead_letters.quarantine_task(
@@ -129,9 +134,5 @@ def test_the_admin_api_replays_a_quarantined_task(service_env: dict[str, str], t
     assert reply.status_code == 202, reply.get_json()
     assert reply.get_json() == {"dead_letter_id": letter_id, "task_id": task_id,
                                 "task_name": "maintenance.noop"}
-    worker = Worker(service_env, tmp_path / "worker.log", queues=queue, concurrency=1).start()
-    try:
-        done = celery_app.AsyncResult(task_id).get(timeout=30)
-    finally:
-        worker.stop()
+    done = _result_from_own_worker(service_env, tmp_path, queue, task_id)
     assert done == {"command_id": "via-api", "status": "noop"}
