@@ -2,9 +2,10 @@
 
 A settlement is the hottest unit of work in the system, so its statements run on the unit of
 work's connection through the driver (no ORM, no SQLAlchemy result objects; see
-db.run_on_driver): everything the rules need is read under row locks first, and everything
-they decided is written in one statement at the end. A refusal is decided before anything is
-written, so it needs no savepoint.
+db.run_on_driver), in as few round trips as the rules allow: the command is locked in one
+round trip with the balances of the accounts it names (and whatever else the caller reads,
+see db.run_together), and everything the rules decided is written in one statement. A
+refusal is decided before anything is written, so it needs no savepoint.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from app.domain.commands import CommandType
+from app.domain.commands import CommandStatus, CommandType
 from app.domain.ledger import Balance, BalanceState, TransferStatus
-from app.domain.settlement import BalanceKey, Leg, SettlementTerms
+from app.domain.settlement import SETTLEMENT_TYPES, BalanceKey, Leg, SettlementTerms
+from app.persistence.db import Statement
 from app.persistence.db import run_on_driver as run
 
 _LOCK_COMMAND = """
@@ -39,6 +41,29 @@ _LOCK_BALANCES = """
     ORDER BY b.account_id, b.asset
     FOR UPDATE OF b
 """
+
+# Sent with the command's lock, before the rules have read the command: the balances of the
+# accounts it names, in every asset it names, locked in the same order as above. For a DVP
+# or a collateral transfer these are exactly the balances its legs move. The rules still
+# decide what is needed; a balance this leaves out (a deposit's bank account, an account's
+# first use) is locked afterwards by lock_balances. Nothing is locked for a finished command.
+_LOCK_NAMED_BALANCES = """
+    SELECT b.account_id, b.asset, b.no_overdraft, b.debits_posted, b.credits_posted,
+           b.debits_pending, b.credits_pending
+    FROM ledger_balances AS b
+    JOIN (SELECT named.account_id, asset.asset
+          FROM commands AS c
+          CROSS JOIN LATERAL (VALUES (c.payer), (c.payee)) AS named(account_id)
+          CROSS JOIN LATERAL (VALUES (c.asset), (c.counter_asset)) AS asset(asset)
+          WHERE c.command_id = %(command_id)s AND c.payer IS NOT NULL
+            AND c.type = ANY(CAST(%(types)s AS text[]))
+            AND c.status <> ALL(CAST(%(terminal)s AS text[]))) AS k
+      ON b.account_id = k.account_id AND b.asset = k.asset
+    ORDER BY b.account_id, b.asset
+    FOR UPDATE OF b
+"""
+_SETTLEMENT_TYPES = sorted(t.value for t in SETTLEMENT_TYPES)
+_TERMINAL = sorted(s.value for s in CommandStatus if s.terminal)
 
 _CREATE_BALANCES = """
     INSERT INTO ledger_balances (account_id, asset, kind, no_overdraft, debits_posted,
@@ -81,8 +106,19 @@ _RECORD_SETTLED = """
 """
 
 
-def lock_command(conn: Connection, command_id: str) -> SettlementTerms | None:
-    rows = run(conn, _LOCK_COMMAND, {"command_id": command_id})
+def lock_command(command_id: str) -> Statement:
+    """Lock the command's row; its rows are read by terms_from."""
+    return _LOCK_COMMAND, {"command_id": command_id}
+
+
+def lock_named_balances(command_id: str) -> Statement:
+    """Lock the balances the command names (see _LOCK_NAMED_BALANCES); its rows are read by
+    balances_from. Only after lock_command, in the same round trip or a later one."""
+    return _LOCK_NAMED_BALANCES, {"command_id": command_id, "types": _SETTLEMENT_TYPES,
+                                  "terminal": _TERMINAL}
+
+
+def terms_from(rows: Sequence[Any]) -> SettlementTerms | None:
     if not rows:
         return None
     row = rows[0]
@@ -94,8 +130,11 @@ def lock_command(conn: Connection, command_id: str) -> SettlementTerms | None:
 
 
 def lock_balances(conn: Connection, keys: Sequence[BalanceKey]) -> dict[BalanceKey, Balance]:
-    rows = run(conn, _LOCK_BALANCES, {"accounts": [k[0] for k in keys],
-                                      "assets": [k[1] for k in keys]})
+    return balances_from(run(conn, _LOCK_BALANCES, {"accounts": [k[0] for k in keys],
+                                                    "assets": [k[1] for k in keys]}))
+
+
+def balances_from(rows: Iterable[Any]) -> dict[BalanceKey, Balance]:
     return {(r.account_id, r.asset): Balance(r.account_id, r.asset, r.no_overdraft,
                                              r.debits_posted, r.credits_posted,
                                              r.debits_pending, r.credits_pending)

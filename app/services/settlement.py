@@ -1,9 +1,14 @@
 """Settlement commands: deposits, collateral transfers and DVP (both legs or neither).
 
-The happy path is three statements (app/persistence/settlement_store.py): lock the command,
-lock the balances, write the outcome; the compliance gate adds one for a transfer. The rules
-decide on the locked balances before anything is written, so a refusal writes only its own
-record, through the same code as every other command (services/commands.py).
+The happy path is two round trips between BEGIN and COMMIT
+(app/persistence/settlement_store.py): one locks the command, fetches the compliance gate's
+facts about the parties it names and locks their balances; the other writes the outcome. The
+rules, here and in
+app/domain/settlement.py, decide what is needed from the command as locked; anything that
+first round trip did not fetch (a deposit's bank account, an account's first use, parties
+named differently) is fetched afterwards. The rules decide on the locked balances before
+anything is written, so a refusal writes only its own record, through the same code as every
+other command (services/commands.py).
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from app.domain.errors import Conflict, DomainError, GuardFailed, NotFound
 from app.domain.ledger import Balance
 from app.domain.settlement import SETTLEMENT_TYPES, Leg
 from app.persistence import settlement_store as store
+from app.persistence.db import run_together
 from app.persistence.models import Command, new_id
 from app.services import ledger
 from app.services.commands import Outcome, outcome_data, record_refusal
+from app.services.compliance.gate import decisions_from_facts, facts_of_command
 from app.services.outbox import SETTLEMENT_RESULTS, stamped
-from app.services.settlement_gate import require_clear
+from app.services.settlement_gate import refuse_unless_clear, require_clear
 
 __all__ = ["SETTLEMENT_TYPES", "process_command"]
 
@@ -35,7 +42,10 @@ def process_command(session: Session, command_id: str, now: datetime,
     """Settle a command exactly once: its row lock serialises duplicate deliveries, and a
     command already terminal returns its first outcome."""
     conn = session.connection()
-    terms = store.lock_command(conn, command_id)
+    command_rows, facts, named = run_together(conn, [
+        store.lock_command(command_id), facts_of_command(command_id),
+        store.lock_named_balances(command_id)])
+    terms = store.terms_from(command_rows)
     if terms is None:
         raise NotFound(f"command {command_id} not found", code="command_not_found")
     if terms.type not in SETTLEMENT_TYPES:
@@ -49,8 +59,12 @@ def process_command(session: Session, command_id: str, now: datetime,
         moved = rules.legs(terms, ledger.external_account)
         parties = rules.parties_to_screen(terms, moved)
         if parties:
-            require_clear(session, parties, settings)
-        balances = _lock_balances(session, moved)
+            decisions = decisions_from_facts(facts, parties, settings)
+            if decisions is None:
+                require_clear(session, parties, settings)
+            else:
+                refuse_unless_clear(decisions)
+        balances = _lock_balances(session, moved, store.balances_from(named))
         rules.apply_legs(balances, moved)
     except DomainError as cause:
         command = session.get(Command, command_id)
@@ -68,8 +82,13 @@ def process_command(session: Session, command_id: str, now: datetime,
     return Outcome(command_id, status.value)
 
 
-def _lock_balances(session: Session, moved: list[Leg]) -> dict[rules.BalanceKey, Balance]:
+def _lock_balances(session: Session, moved: list[Leg],
+                   locked: dict[rules.BalanceKey, Balance]) -> dict[rules.BalanceKey, Balance]:
+    """The balances the legs move, locked: those already locked with the command, else all of
+    them in the usual order (creating the ones seen for the first time)."""
     keys = rules.balance_keys(moved)
+    if all(k in locked for k in keys):
+        return {k: locked[k] for k in keys}
     conn = session.connection()
     locked = store.lock_balances(conn, keys)
     missing = [k for k in keys if k not in locked]

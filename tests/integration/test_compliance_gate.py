@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -149,3 +149,34 @@ def test_a_chain_fact_on_a_held_party_raises_one_alert() -> None:
         assert (alert.kind, alert.level, alert.status) == ("chain_fact", "high", "open")
     # Chain-fact alerts are for humans; they do not feed back into the gate.
     assert gate(LISTED_ETH).codes == ("sanctions_match",)
+
+
+def test_facts_fetched_with_a_command_decide_as_asking_about_its_parties() -> None:
+    from app.persistence.db import run_together  # noqa: PLC0415
+    from app.persistence.models import new_id  # noqa: PLC0415
+    from app.services import intake  # noqa: PLC0415
+    from app.services.compliance.gate import (  # noqa: PLC0415
+        decisions_from_facts,
+        facts_of_command,
+        party_gates,
+    )
+
+    rejected, clean = party(), party()
+    kyc_case(rejected, "in_review", "rejected")
+    with unit_of_work() as session:
+        command_id = intake.submit_settlement_command(
+            session, get_settings().asset_decimals, command_id=new_id(),
+            type="COLLATERAL_TRANSFER", workflow_id="wf-gate", account_ref="ref",
+            payer=rejected, payee=clean, asset="USD", amount="1.00",
+            deadline=datetime.now(UTC) + timedelta(hours=1)).command_id
+    for required in (False, True):
+        with unit_of_work() as session:
+            (facts,) = run_together(session.connection(), [facts_of_command(command_id)])
+            asked = party_gates(session, [rejected, clean], settings(required))
+        prefetched = decisions_from_facts(facts, [rejected, clean], settings(required))
+        assert prefetched == asked
+        assert [d.status for d in asked] == [GateStatus.BLOCKED,
+                                            GateStatus.REVIEW if required else GateStatus.CLEAR]
+        # facts about other parties, or in another order, decide nothing
+        assert decisions_from_facts(facts, [clean, rejected], settings(required)) is None
+        assert decisions_from_facts(facts, [rejected, party()], settings(required)) is None

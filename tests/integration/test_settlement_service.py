@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.integration.conftest import count, fund, in_an_hour, party, posted
 
@@ -117,3 +117,44 @@ def test_a_command_of_another_kind_is_not_settled_here() -> None:
     with pytest.raises(Conflict) as refused:
         settle(escrow.command_id)
     assert refused.value.code == "wrong_command_type"
+
+
+def test_a_dvp_moves_both_legs_on_the_balances_locked_with_the_command() -> None:
+    from app.config import get_settings  # noqa: PLC0415
+    from app.persistence.db import unit_of_work  # noqa: PLC0415
+    from app.persistence.models import new_id  # noqa: PLC0415
+    from app.services import intake  # noqa: PLC0415
+
+    buyer, seller = party("buyer"), party("seller")
+    fund(buyer, "100.00")
+    fund(seller, "3", asset="BTC")
+    fund(buyer, "0.5", asset="BTC")  # every balance the DVP moves exists before it runs
+    fund(seller, "1.00")
+    with unit_of_work() as session:
+        command_id = intake.submit_settlement_command(
+            session, get_settings().asset_decimals, command_id=new_id(), type="DVP",
+            workflow_id="wf-service", account_ref="ref", payer=buyer, payee=seller,
+            asset="USD", amount="60.00", deadline=in_an_hour(), counter_asset="BTC",
+            counter_amount="2").command_id
+    assert settle(command_id).status == "settled"
+    assert (posted(buyer), posted(buyer, "BTC")) == (Decimal("40.00"), Decimal("2.5"))
+    assert (posted(seller), posted(seller, "BTC")) == (Decimal("61.00"), Decimal("1"))
+
+
+def test_replaying_a_settled_command_takes_no_balance_lock() -> None:
+    from app.persistence.db import unit_of_work  # noqa: PLC0415
+
+    payer, payee = party("payer"), party("payee")
+    fund(payer, "5.00")
+    command_id = submit(payer, payee, "1.00")
+    assert settle(command_id).status == "settled"
+    replayed: list[Any] = []
+    with unit_of_work() as holder:  # another unit of work holds both balances meanwhile
+        holder.execute(text("SELECT 1 FROM ledger_balances WHERE account_id IN (:a, :b) "
+                            "FOR UPDATE"), {"a": payer, "b": payee})
+        replay = threading.Thread(target=lambda: replayed.append(settle(command_id)))
+        replay.start()
+        replay.join(10)
+        assert not replay.is_alive(), "the replay waited for a balance lock"
+    assert replayed[0].status == "settled"
+    assert posted(payee) == Decimal("1.00")

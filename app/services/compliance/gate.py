@@ -27,7 +27,7 @@ from app.domain.compliance.alerts import AlertKind, AlertStatus
 from app.domain.compliance.gate import GateCode, GateDecision, GateReason, GateStatus
 from app.domain.compliance.kyc import KycStatus
 from app.domain.escrow import normalise_party
-from app.persistence.db import run_on_driver
+from app.persistence.db import Statement, run_on_driver
 from app.services.compliance.lists import SOURCE
 
 # Everything the gate needs about each party, in one round trip: a settlement command asks
@@ -76,18 +76,47 @@ _FACTS = _FACTS_SQL.format(parties="unnest(CAST(%(parties)s AS text[])) WITH ORD
 _FACTS_PAIR = _FACTS_SQL.format(
     parties="(VALUES (CAST(%(first)s AS text), 1), (CAST(%(second)s AS text), 2))"
             " AS p(party, ord)")
+# A settlement command's payer and payee, read from the command itself, so that the facts
+# can be asked for in the same round trip that locks the command.
+_FACTS_OF_COMMAND = _FACTS_SQL.format(
+    parties="(SELECT named.party, named.ord FROM commands AS c"
+            " CROSS JOIN LATERAL (VALUES (c.payer, 1), (c.payee, 2)) AS named(party, ord)"
+            " WHERE c.command_id = %(command_id)s) AS p")
 _ACTIVE_ALERT_STATUSES = [s.value for s in AlertStatus if s.active]
+_COMMON = {"source": SOURCE, "aml_kind": AlertKind.AML_CHECK.value,
+           "active_statuses": _ACTIVE_ALERT_STATUSES}
 
 
 def _facts(session: Session, parties: Sequence[str]) -> list[Any]:
     # Through the driver: this runs in every settlement (see db.run_on_driver).
-    common = {"source": SOURCE, "aml_kind": AlertKind.AML_CHECK.value,
-              "active_statuses": _ACTIVE_ALERT_STATUSES}
     if len(parties) <= 2:
         first, second = (*parties, None, None)[:2]
         return run_on_driver(session.connection(), _FACTS_PAIR,
-                             {**common, "first": first, "second": second})
-    return run_on_driver(session.connection(), _FACTS, {**common, "parties": list(parties)})
+                             {**_COMMON, "first": first, "second": second})
+    return run_on_driver(session.connection(), _FACTS, {**_COMMON, "parties": list(parties)})
+
+
+def facts_of_command(command_id: str) -> Statement:
+    """The gate's facts about a command's payer and payee, as a statement to send with the
+    command's lock; decisions_from_facts turns its rows into decisions."""
+    return _FACTS_OF_COMMAND, {**_COMMON, "command_id": command_id}
+
+
+def decisions_from_facts(rows: Sequence[Any], parties: Iterable[str],
+                         settings: Settings) -> list[GateDecision] | None:
+    """The decisions for `parties` from facts fetched earlier (facts_of_command), or None
+    when those facts are not about exactly these parties, in this order."""
+    who = list(dict.fromkeys(normalise_party(p) for p in parties))
+    if [row.party for row in rows] != who:
+        return None
+    return _decisions(rows, settings)
+
+
+def _decisions(rows: Iterable[Any], settings: Settings) -> list[GateDecision]:
+    required = settings.kyc_required_for_settlement
+    return [GateDecision(row.party, (*_sanctions_reasons(row), *_kyc_reasons(row, required),
+                                     *_aml_reasons(row)))
+            for row in rows]
 
 
 def _sanctions_reasons(row: Any) -> list[GateReason]:
@@ -142,10 +171,7 @@ def party_gates(session: Session, parties: Iterable[str],
     who = list(dict.fromkeys(normalise_party(p) for p in parties))
     if not who:
         return []
-    required = settings.kyc_required_for_settlement
-    return [GateDecision(row.party, (*_sanctions_reasons(row), *_kyc_reasons(row, required),
-                                     *_aml_reasons(row)))
-            for row in _facts(session, who)]
+    return _decisions(_facts(session, who), settings)
 
 
 def party_gate(session: Session, party: str, settings: Settings) -> GateDecision:
