@@ -101,6 +101,12 @@ def print_throughput(tp: dict[str, Any]) -> None:
         print(f"    no-op      {describe_service_cpu(n['service_cpu_ms_per_op'])}")
         print(f"    -> cost ratio no-op/settlement {tp['cpu_cost_ratio']:.3f} (the throughput "
               "ratio if both were CPU-bound on a machine of their own)")
+    p = tp["ping_database"]
+    print(f"  reference: {p['count']} maintenance.ping_database (one statement in a unit of "
+          f"work) in {p['elapsed_s']:.2f} s = {p['per_s']:.1f} tasks/s  (states {p['states']})")
+    print(f"    = {tp['ping_ratio']} of the no-op: the most any task that touches PostgreSQL "
+          f"gets here; settlement reaches {tp['settlement_to_ping_ratio']} of it")
+    print(f"    CPU per task {describe_service_cpu(p['service_cpu_ms_per_op'])}")
     print(f"  exactly once in this batch: {s['exactly_once']}  (transfers by command status: "
           f"{s['transfers']})")
     if note := contention_note(s["cpu"], n["cpu"]):
@@ -269,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         checks_ok = all(c["ok"] for c in results.get("checks", {}).values())
         tp, api = results.get("throughput"), results.get("api")
         complete = (not tp or (tp["settlement"]["complete"] and tp["noop"]["complete"]
+                               and tp["ping_database"]["complete"]
                                and tp["settlement"]["exactly_once"]))
         # The escrow backlog is bounded by a timeout; an unfinished drain is reported, not failed.
         targets = {"ratio": None if not tp else tp["ratio"] >= TARGET_RATIO,

@@ -5,6 +5,10 @@ sent to the real worker and the clock runs from the first send until Postgres sh
 batch terminal. The same number of `maintenance.noop` tasks then goes through the same worker,
 and the clock runs until the result backend holds a final state for every one of them. Both
 waits poll an outside store a few times a second, adding nothing to the worker's per-task work.
+
+Then, for reference, as many `maintenance.ping_database` tasks: one statement in a unit of
+work, the floor for any task that touches PostgreSQL. It shows how much of the gap between a
+settlement and a no-op is the settlement's own work, and how much is having a database at all.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from bench.common import (
 )
 
 POLL_INTERVAL = 0.05
+PING = "maintenance.ping_database"
 FINAL_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 
 
@@ -93,8 +98,10 @@ def settle_batch(command_ids: list[str], workflow_id: str, timeout: float) -> di
     }
 
 
-def noop_batch(count: int, timeout: float) -> dict[str, Any]:
-    """Send `count` no-op tasks, then wait until the result backend has a final state for each.
+def noop_batch(count: int, timeout: float,
+               task_name: str = "maintenance.noop") -> dict[str, Any]:
+    """Send `count` no-op tasks (or reference tasks without arguments), then wait until the
+    result backend has a final state for each.
 
     Only the ids still outstanding are read (MGET), so the check gets cheaper as the batch
     drains; the worker writes these results anyway (settlement tasks store theirs too)."""
@@ -107,8 +114,9 @@ def noop_batch(count: int, timeout: float) -> dict[str, Any]:
     outcomes: dict[str, int] = {}
     meter = CpuMeter()
     started = time.perf_counter()
+    named = task_name == "maintenance.noop"  # the reference tasks take no arguments
     for task_id in ids:
-        celery_app.send_task("maintenance.noop", kwargs={"command_id": task_id},
+        celery_app.send_task(task_name, kwargs={"command_id": task_id} if named else {},
                              task_id=task_id)
     sent = time.perf_counter()
     deadline = started + timeout
@@ -163,11 +171,13 @@ def run(config: Config, accounts: list[str]) -> dict[str, Any]:
     if not warm["complete"]:
         raise BenchError(f"warm-up commands did not finish: {warm}")
     noop_batch(config.warmup, timeout=60)
+    noop_batch(config.warmup, timeout=60, task_name=PING)
 
     workflow_id = f"bench-tp-{run_id}"
     ids = accept_transfers(accounts, config.commands, workflow_id, rng)
     settlement = settle_batch(ids, workflow_id, config.timeout)
     noop = noop_batch(config.noops, config.timeout)
+    ping = noop_batch(config.noops, config.timeout, task_name=PING)
     ratio = settlement["per_s"] / noop["per_s"] if noop["per_s"] else float("nan")
     settle_cpu, noop_cpu = settlement["service_cpu_ms_per_op"], noop["service_cpu_ms_per_op"]
     cpu_ratio = (round(noop_cpu["total"] / settle_cpu["total"], 3)
@@ -178,4 +188,10 @@ def run(config: Config, accounts: list[str]) -> dict[str, Any]:
                                   and transfers.get("settled", 0) == settlement["settled"]
                                   and transfers.get("failed", 0) == 0)
     return {"workflow_id": workflow_id, "settlement": settlement, "noop": noop,
-            "ratio": round(ratio, 3), "cpu_cost_ratio": cpu_ratio}
+            "ratio": round(ratio, 3), "cpu_cost_ratio": cpu_ratio, "ping_database": ping,
+            "ping_ratio": _ratio(ping, noop), "settlement_to_ping_ratio": _ratio(settlement, ping)}
+
+
+def _ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> float | None:
+    return (round(numerator["per_s"] / denominator["per_s"], 3) if denominator["per_s"]
+            else None)

@@ -1,5 +1,5 @@
-"""Periodic housekeeping (celery beat), the no-op task the benchmark compares against, and the
-harmless slow task the shutdown tests use."""
+"""Periodic housekeeping (celery beat), the no-op task the benchmark compares against, the
+database ping, and the harmless slow task the shutdown tests use."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.config import get_settings
-from app.persistence.db import unit_of_work
+from app.persistence.db import ping, unit_of_work
 from app.services.commands import sweep_stuck_commands
 from tasks.celery_app import fusion_task, send_command_task
 
@@ -28,6 +28,16 @@ def sweep_commands() -> dict[str, Any]:
 @fusion_task("maintenance.noop")
 def noop(command_id: str | None = None) -> dict[str, Any]:
     return {"command_id": command_id, "status": "noop"}
+
+
+@fusion_task("maintenance.ping_database")
+def ping_database() -> dict[str, Any]:
+    """The cheapest task with a unit of work: one statement in one transaction. It tells an
+    operator that a worker reaches PostgreSQL (`celery -A tasks call maintenance.ping_database`),
+    and the benchmark what any task that touches the database costs before it does any work."""
+    with unit_of_work() as session:
+        server_time = ping(session)
+    return {"status": "ok", "database_time": server_time.isoformat()}
 
 
 # Long enough to be caught mid-run by a shutdown, far below the soft time limit (50 s).

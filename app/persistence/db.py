@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -51,6 +52,12 @@ def unit_of_work() -> Iterator[Session]:
             yield session
     finally:
         session.close()
+
+
+def ping(session: Session) -> datetime:
+    """One round trip in the unit of work's transaction; the database's clock."""
+    server_time: datetime = run_on_driver(session.connection(), "SELECT now() AS now", {})[0].now
+    return server_time
 
 
 def dispose_after_fork() -> None:
