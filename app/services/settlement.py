@@ -2,15 +2,13 @@
 
 The happy path is two round trips between BEGIN and COMMIT
 (app/persistence/settlement_store.py): one locks the command, fetches the compliance gate's
-facts about the parties it names and locks their balances; the other writes the outcome. The
-rules, here and in
-app/domain/settlement.py, decide what is needed from the command as locked; anything that
-first round trip did not fetch (a deposit's bank account, an account's first use, parties
-named differently) is fetched afterwards. The rules decide on the locked balances before
-anything is written, so a refusal writes only its own record, through the same code as every
-other command (services/commands.py).
+facts about the parties it names and locks their balances; the other writes the outcome.
+The rules (here and in app/domain/settlement.py) decide what is needed from the command as
+locked; whatever that first round trip did not fetch (a deposit's bank account, an account's
+first use) is fetched afterwards. The rules decide on the locked balances before anything is
+written, so a refusal writes only its own record, through the same code as every other
+command (services/commands.py).
 """
-
 from __future__ import annotations
 
 from datetime import datetime
