@@ -9,6 +9,7 @@ first use) is fetched afterwards. The rules decide on the locked balances before
 written, so a refusal writes only its own record, through the same code as every other
 command (services/commands.py).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
