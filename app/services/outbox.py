@@ -28,4 +28,9 @@ def record_event(
 
 def stamped(data: dict[str, Any]) -> dict[str, Any]:
     """An event body as it is stored: the data and when it happened."""
-    return {**data, "occurred_at": datetime.now(UTC).isoformat()}
+    return {**data, "occurred_at": occurred_now()}
+
+
+def occurred_now() -> str:
+    """An event's `occurred_at`, for a body built elsewhere than stamped()."""
+    return datetime.now(UTC).isoformat()

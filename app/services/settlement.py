@@ -1,6 +1,11 @@
 """Settlement commands: deposits, collateral transfers and DVP (both legs or neither).
 
-The happy path is two round trips between BEGIN and COMMIT
+A clear DVP or collateral transfer can settle in one statement (settle_if_clear: the database
+function of alembic 0008, when settings.settlement_fast_path): it writes only when nothing
+needs deciding, and otherwise leaves the command untouched for process_command.
+
+process_command applies the rules to any settlement command, in two round trips between BEGIN
+and COMMIT
 (app/persistence/settlement_store.py): one locks the command, fetches the compliance gate's
 facts about the parties it names and locks their balances; the other writes the outcome.
 The rules (here and in app/domain/settlement.py) decide what is needed from the command as
@@ -14,11 +19,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.domain import settlement as rules
 from app.domain.commands import CommandStatus, advance
+from app.domain.compliance.alerts import AlertKind, AlertStatus
 from app.domain.errors import Conflict, DomainError, GuardFailed, NotFound
 from app.domain.ledger import Balance
 from app.domain.settlement import SETTLEMENT_TYPES, Leg
@@ -28,12 +35,28 @@ from app.persistence.models import Command, new_id
 from app.services import ledger
 from app.services.commands import Outcome, outcome_data, record_refusal
 from app.services.compliance.gate import decisions_from_facts, facts_of_command
-from app.services.outbox import SETTLEMENT_RESULTS, stamped
+from app.services.compliance.lists import SOURCE
+from app.services.outbox import SETTLEMENT_RESULTS, occurred_now, stamped
 from app.services.settlement_gate import refuse_unless_clear, require_clear
 
-__all__ = ["SETTLEMENT_TYPES", "process_command"]
+__all__ = ["SETTLEMENT_TYPES", "process_command", "settle_if_clear"]
 
 _WALK = (CommandStatus.VALIDATED, CommandStatus.SETTLING, CommandStatus.SETTLED)
+_ACTIVE_ALERT_STATUSES = [s.value for s in AlertStatus if s.active]
+
+
+def settle_if_clear(conn: Connection, command_id: str, now: datetime,
+                    settings: Settings) -> Outcome | None:
+    """Settle the command in one statement, its own transaction, when nothing needs deciding;
+    None when it wrote nothing (or the fast path is off) and process_command must decide."""
+    if not settings.settlement_fast_path:
+        return None
+    settled = store.settle_if_clear(
+        conn, command_id=command_id, now=now,
+        kyc_required=settings.kyc_required_for_settlement, event_id=new_id(),
+        topic=SETTLEMENT_RESULTS, occurred_at=occurred_now(), list_source=SOURCE,
+        aml_kind=AlertKind.AML_CHECK.value, active_alert_statuses=_ACTIVE_ALERT_STATUSES)
+    return Outcome(command_id, CommandStatus.SETTLED.value) if settled else None
 
 
 def process_command(session: Session, command_id: str, now: datetime,
