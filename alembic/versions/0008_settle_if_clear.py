@@ -106,25 +106,25 @@ BEGIN
         RETURN false;
     END IF;
 
-    UPDATE ledger_balances SET debits_posted = debits_posted + c.amount, updated_at = p_now
-    WHERE account_id = c.payer AND asset = c.asset;
-    UPDATE ledger_balances SET credits_posted = credits_posted + c.amount, updated_at = p_now
-    WHERE account_id = c.payee AND asset = c.asset;
+    -- Each leg debits its payer and credits its payee; one statement for every balance.
+    UPDATE ledger_balances AS l
+    SET debits_posted = l.debits_posted + v.debit, credits_posted = l.credits_posted + v.credit,
+        updated_at = p_now
+    FROM (VALUES (c.payer, c.asset, c.amount, 0::numeric),
+                 (c.payee, c.asset, 0::numeric, c.amount),
+                 (c.payee, c.counter_asset, c.counter_amount, 0::numeric),
+                 (c.payer, c.counter_asset, 0::numeric, c.counter_amount))
+         AS v(account_id, asset, debit, credit)
+    WHERE l.account_id = v.account_id AND l.asset = v.asset;
     INSERT INTO ledger_transfers (transfer_id, debit_account, credit_account, asset, amount,
                                   status, resolved_at)
-    VALUES (c.command_id || ':payment', c.payer, c.payee, c.asset, c.amount, 'posted', p_now);
-    IF c.type = 'DVP' THEN
-        UPDATE ledger_balances
-        SET debits_posted = debits_posted + c.counter_amount, updated_at = p_now
-        WHERE account_id = c.payee AND asset = c.counter_asset;
-        UPDATE ledger_balances
-        SET credits_posted = credits_posted + c.counter_amount, updated_at = p_now
-        WHERE account_id = c.payer AND asset = c.counter_asset;
-        INSERT INTO ledger_transfers (transfer_id, debit_account, credit_account, asset, amount,
-                                      status, resolved_at)
-        VALUES (c.command_id || ':delivery', c.payee, c.payer, c.counter_asset,
-                c.counter_amount, 'posted', p_now);
-    END IF;
+    SELECT leg.transfer_id, leg.debit_account, leg.credit_account, leg.asset, leg.amount,
+           'posted', p_now
+    FROM (VALUES (c.command_id || ':payment', c.payer, c.payee, c.asset, c.amount),
+                 (c.command_id || ':delivery', c.payee, c.payer, c.counter_asset,
+                  c.counter_amount))
+         AS leg(transfer_id, debit_account, credit_account, asset, amount)
+    WHERE leg.asset IS NOT NULL;
     UPDATE commands
     SET status = 'settled', validated_at = p_now, settling_at = p_now, settled_at = p_now,
         reason = NULL, reason_detail = NULL, updated_at = p_now

@@ -16,6 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import get_settings
 
+Statement = tuple[str, Mapping[str, Any]]  # psycopg `%(name)s` SQL and its parameters
+# A unit of work's connection, or the driver's own one (single_statement).
+DriverConnection = Connection | psycopg.Connection[Any]
+
 
 @lru_cache(maxsize=4)
 def _engine_for(url: str, pool_size: int, pre_ping: bool) -> Engine:
@@ -55,13 +59,29 @@ def unit_of_work() -> Iterator[Session]:
 
 
 @contextmanager
-def single_statement() -> Iterator[Connection]:
-    """A connection outside any transaction, for a statement that is a whole unit of work on
-    its own (a database function that writes all or nothing): it commits as it returns,
-    which saves the BEGIN and COMMIT round trips. Never for two statements that belong
-    together."""
-    with get_engine().connect() as conn:
-        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+def single_statement() -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection outside any transaction, for a statement that is a whole unit of
+    work on its own (a database function that writes all or nothing): it commits as it
+    returns, which saves the BEGIN and COMMIT round trips. Never for two statements that
+    belong together.
+
+    The driver's own connection, in autocommit, without SQLAlchemy's connection around it
+    (about 0.04 ms of CPU per use); it goes back to the pool in a transaction mode again,
+    or is thrown away."""
+    pooled = get_engine().raw_connection()
+    try:
+        driver = pooled.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        driver.autocommit = True
+        try:
+            yield driver
+        finally:
+            try:
+                driver.autocommit = False
+            except psycopg.Error:
+                pooled.invalidate()  # a broken connection; the pool opens a new one
+    finally:
+        pooled.close()
 
 
 def ping(session: Session) -> datetime:
@@ -75,10 +95,7 @@ def dispose_after_fork() -> None:
     get_engine().dispose(close=False)
 
 
-Statement = tuple[str, Mapping[str, Any]]  # psycopg `%(name)s` SQL and its parameters
-
-
-def run_on_driver(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[Any]:
+def run_on_driver(conn: DriverConnection, sql: str, params: Mapping[str, Any]) -> list[Any]:
     """Run one statement (psycopg `%(name)s` parameters) in the unit of work's transaction
     through psycopg itself; rows come back as named tuples.
 
@@ -120,7 +137,9 @@ def run_together(conn: Connection, statements: Sequence[Statement]) -> list[list
             cursor.close()
 
 
-def _driver(conn: Connection) -> psycopg.Connection[Any]:
+def _driver(conn: DriverConnection) -> psycopg.Connection[Any]:
+    if isinstance(conn, psycopg.Connection):
+        return conn
     driver = conn.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     return driver

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from app.domain.commands import CommandStatus, CommandType
 from app.domain.ledger import Balance, BalanceState, TransferStatus
 from app.domain.settlement import SETTLEMENT_TYPES, BalanceKey, Leg, SettlementTerms
-from app.persistence.db import Statement
+from app.persistence.db import DriverConnection, Statement
 from app.persistence.db import run_on_driver as run
 
 _LOCK_COMMAND = """
@@ -113,7 +113,7 @@ _SETTLE_IF_CLEAR = """
 """
 
 
-def settle_if_clear(conn: Connection, *, command_id: str, now: datetime, kyc_required: bool,
+def settle_if_clear(conn: DriverConnection, *, command_id: str, now: datetime, kyc_required: bool,
                     event_id: str, topic: str, occurred_at: str, list_source: str,
                     aml_kind: str, active_alert_statuses: Sequence[str]) -> bool:
     """Settle the command in one statement when nothing needs deciding (the database

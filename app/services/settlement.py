@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -30,7 +29,7 @@ from app.domain.errors import Conflict, DomainError, GuardFailed, NotFound
 from app.domain.ledger import Balance
 from app.domain.settlement import SETTLEMENT_TYPES, Leg
 from app.persistence import settlement_store as store
-from app.persistence.db import run_together
+from app.persistence.db import DriverConnection, run_together
 from app.persistence.models import Command, new_id
 from app.services import ledger
 from app.services.commands import Outcome, outcome_data, record_refusal
@@ -45,7 +44,7 @@ _WALK = (CommandStatus.VALIDATED, CommandStatus.SETTLING, CommandStatus.SETTLED)
 _ACTIVE_ALERT_STATUSES = [s.value for s in AlertStatus if s.active]
 
 
-def settle_if_clear(conn: Connection, command_id: str, now: datetime,
+def settle_if_clear(conn: DriverConnection, command_id: str, now: datetime,
                     settings: Settings) -> Outcome | None:
     """Settle the command in one statement, its own transaction, when nothing needs deciding;
     None when it wrote nothing (or the fast path is off) and process_command must decide."""

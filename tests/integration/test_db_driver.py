@@ -80,3 +80,40 @@ def test_a_cancelled_statement_is_an_operational_error_which_tasks_retry() -> No
             run(conn)
         assert isinstance(raised.value, TRANSIENT_DB_ERRORS)
         assert "statement timeout" in str(raised.value)
+
+
+def test_a_single_statement_commits_alone_and_leaves_the_pool_transactional() -> None:
+    from app.persistence.db import (  # noqa: PLC0415
+        get_engine,
+        run_on_driver,
+        single_statement,
+        unit_of_work,
+    )
+
+    alone, later = uuid.uuid4().hex, uuid.uuid4().hex
+    with single_statement() as conn:
+        run_on_driver(conn, f"INSERT INTO {_TABLE} VALUES (%(id)s, 1)", {"id": alone})
+    assert alone in ids_in_table()
+    # every pooled connection is back in transaction mode: a failed unit of work leaves nothing
+    pooled = [get_engine().raw_connection() for _ in range(3)]
+    try:
+        assert [p.driver_connection.autocommit for p in pooled] == [False] * 3
+    finally:
+        for p in pooled:
+            p.close()
+    with pytest.raises(IntegrityError), unit_of_work() as session:
+        run_on_driver(session.connection(), f"INSERT INTO {_TABLE} VALUES (%(id)s, 1)",
+                      {"id": later})
+        run_on_driver(session.connection(), f"INSERT INTO {_TABLE} VALUES (%(id)s, 1)",
+                      {"id": alone})
+    assert later not in ids_in_table()
+
+
+def test_a_connection_lost_in_a_single_statement_is_dropped_from_the_pool() -> None:
+    from app.persistence.db import run_on_driver, single_statement  # noqa: PLC0415
+
+    with pytest.raises(OperationalError), single_statement() as conn:
+        run_on_driver(conn, "SELECT pg_terminate_backend(pg_backend_pid())", {})
+    for _ in range(3):  # whichever pooled connection comes next works
+        with single_statement() as conn:
+            assert run_on_driver(conn, "SELECT 1 AS one", {})[0].one == 1
