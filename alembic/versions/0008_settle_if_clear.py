@@ -9,8 +9,9 @@ command is `received` and complete, its deadline has not passed, both parties ar
 every rule of the compliance gate, every balance its legs move exists and the payers can
 cover them. Then it writes exactly what app/services/settlement.py writes for a settled
 command (balances, posted transfers, the command's walk, its `command.settled` event) and
-returns true. Otherwise it writes nothing and returns false, and the Python rules decide, in
-the same transaction: every refusal, hold and first use stays theirs alone.
+returns true. Otherwise it writes nothing and returns false, and the Python rules decide (the
+settlement task then runs them in a unit of work): every refusal, hold and first use stays
+theirs alone.
 
 Where a rule could be read two ways (two screenings or KYC decisions at the same instant, two
 active list versions), this function takes the stricter reading and leaves the command to the
