@@ -127,8 +127,9 @@ def settlement_command(accounts: list[str], ops: int, *, profile_top: int = 0
                        ) -> dict[str, Any]:
     """One collateral transfer settled in-process: the worker's unit of work without Celery."""
     from app.config import get_settings  # noqa: PLC0415
-    from app.persistence.db import single_statement, unit_of_work  # noqa: PLC0415
-    from app.services import intake, settlement  # noqa: PLC0415
+    from app.persistence.db import unit_of_work  # noqa: PLC0415
+    from app.services import intake  # noqa: PLC0415
+    from tasks.settlement import settle_command  # noqa: PLC0415 - the task's own work
 
     decimals = get_settings().asset_decimals
     deadline = datetime.now(UTC) + timedelta(hours=1)
@@ -144,13 +145,8 @@ def settlement_command(accounts: list[str], ops: int, *, profile_top: int = 0
             ids.append(command_id)
     pending = iter(ids)
 
-    def settle() -> None:  # as the settlement task does it
-        command_id, now, config = next(pending), datetime.now(UTC), get_settings()
-        with single_statement() as conn:
-            outcome = settlement.settle_if_clear(conn, command_id, now, config)
-        if outcome is None:
-            with unit_of_work() as session:
-                outcome = settlement.process_command(session, command_id, now, config)
+    def settle() -> None:
+        outcome = settle_command(next(pending), datetime.now(UTC), get_settings())
         if outcome.status != "settled":
             raise BenchError(f"diagnostic settlement {outcome.status}: {outcome.reason}")
 

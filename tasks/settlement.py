@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.persistence.db import single_statement, unit_of_work
 from app.services import escrows, settlement
+from app.services.commands import Outcome
 from tasks.celery_app import fusion_task
 
 
@@ -42,12 +43,16 @@ def refund_escrow(command_id: str) -> dict[str, Any]:
 
 @fusion_task("settlement.process_command")
 def process_command(command_id: str) -> dict[str, Any]:
-    settings, now = get_settings(), _now()
-    # A clear command settles in one statement, a transaction of its own; anything else (a
-    # refusal, a hold, a replay, a first use) is the rules' to decide, in a unit of work.
+    return settle_command(command_id, _now(), get_settings()).as_dict()
+
+
+def settle_command(command_id: str, now: datetime, settings: Settings) -> Outcome:
+    """The settlement task's work. A clear command settles in one statement, a transaction
+    of its own; anything else (a refusal, a hold, a replay, a first use) is the rules' to
+    decide, in a unit of work."""
     with single_statement() as conn:
         settled = settlement.settle_if_clear(conn, command_id, now, settings)
     if settled is not None:
-        return settled.as_dict()
+        return settled
     with unit_of_work() as session:
-        return settlement.process_command(session, command_id, now, settings).as_dict()
+        return settlement.process_command(session, command_id, now, settings)

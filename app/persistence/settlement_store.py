@@ -108,22 +108,21 @@ _RECORD_SETTLED = """
 
 _SETTLE_IF_CLEAR = """
     SELECT settle_if_clear(%(command_id)s, %(now)s, %(kyc_required)s, %(event_id)s, %(topic)s,
-                           %(occurred_at)s, %(list_source)s, %(aml_kind)s,
-                           CAST(%(active_alert_statuses)s AS text[])) AS settled
+                           %(occurred_at)s, %(source)s, %(aml_kind)s,
+                           CAST(%(active_statuses)s AS text[])) AS settled
 """
 
 
 def settle_if_clear(conn: DriverConnection, *, command_id: str, now: datetime, kyc_required: bool,
-                    event_id: str, topic: str, occurred_at: str, list_source: str,
-                    aml_kind: str, active_alert_statuses: Sequence[str]) -> bool:
+                    event_id: str, topic: str, occurred_at: str,
+                    gate_params: Mapping[str, Any]) -> bool:
     """Settle the command in one statement when nothing needs deciding (the database
     function settle_if_clear, alembic/versions/0008): true when it did; false when it wrote
-    nothing and the rules must decide."""
+    nothing and the rules must decide. gate_params: the compliance gate's constants
+    (source, aml_kind, active_statuses), as its own SQL takes them."""
     rows = run(conn, _SETTLE_IF_CLEAR, {
-        "command_id": command_id, "now": now, "kyc_required": kyc_required,
-        "event_id": event_id, "topic": topic, "occurred_at": occurred_at,
-        "list_source": list_source, "aml_kind": aml_kind,
-        "active_alert_statuses": list(active_alert_statuses)})
+        **gate_params, "command_id": command_id, "now": now, "kyc_required": kyc_required,
+        "event_id": event_id, "topic": topic, "occurred_at": occurred_at})
     return bool(rows[0].settled)
 
 

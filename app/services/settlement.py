@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.domain import settlement as rules
 from app.domain.commands import CommandStatus, advance
-from app.domain.compliance.alerts import AlertKind, AlertStatus
 from app.domain.errors import Conflict, DomainError, GuardFailed, NotFound
 from app.domain.ledger import Balance
 from app.domain.settlement import SETTLEMENT_TYPES, Leg
@@ -33,15 +32,13 @@ from app.persistence.db import DriverConnection, run_together
 from app.persistence.models import Command, new_id
 from app.services import ledger
 from app.services.commands import Outcome, outcome_data, record_refusal
-from app.services.compliance.gate import decisions_from_facts, facts_of_command
-from app.services.compliance.lists import SOURCE
+from app.services.compliance.gate import GATE_PARAMS, decisions_from_facts, facts_of_command
 from app.services.outbox import SETTLEMENT_RESULTS, occurred_now, stamped
 from app.services.settlement_gate import refuse_unless_clear, require_clear
 
 __all__ = ["SETTLEMENT_TYPES", "process_command", "settle_if_clear"]
 
 _WALK = (CommandStatus.VALIDATED, CommandStatus.SETTLING, CommandStatus.SETTLED)
-_ACTIVE_ALERT_STATUSES = [s.value for s in AlertStatus if s.active]
 
 
 def settle_if_clear(conn: DriverConnection, command_id: str, now: datetime,
@@ -53,8 +50,7 @@ def settle_if_clear(conn: DriverConnection, command_id: str, now: datetime,
     settled = store.settle_if_clear(
         conn, command_id=command_id, now=now,
         kyc_required=settings.kyc_required_for_settlement, event_id=new_id(),
-        topic=SETTLEMENT_RESULTS, occurred_at=occurred_now(), list_source=SOURCE,
-        aml_kind=AlertKind.AML_CHECK.value, active_alert_statuses=_ACTIVE_ALERT_STATUSES)
+        topic=SETTLEMENT_RESULTS, occurred_at=occurred_now(), gate_params=GATE_PARAMS)
     return Outcome(command_id, CommandStatus.SETTLED.value) if settled else None
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -141,17 +142,19 @@ def open_empty_balance(account: str, asset: str) -> None:
 
 
 def settle(command_id: str, config: Settings, took: list[bool]) -> tuple[str, str | None]:
-    """As the settlement task does: the fast path on its own, then the rules if it declined."""
-    from app.persistence.db import single_statement  # noqa: PLC0415
+    """As the settlement task does it, noting whether the fast path took the command."""
     from app.services import settlement  # noqa: PLC0415
+    from tasks.settlement import settle_command  # noqa: PLC0415
 
-    now = datetime.now(UTC)
-    with single_statement() as conn:
-        outcome = settlement.settle_if_clear(conn, command_id, now, config)
-    took.append(outcome is not None)
-    if outcome is None:
-        with unit_of_work() as session:
-            outcome = settlement.process_command(session, command_id, now, config)
+    fast_path = settlement.settle_if_clear
+
+    def noted(*args: Any) -> Any:
+        outcome = fast_path(*args)
+        took.append(outcome is not None)
+        return outcome
+
+    with mock.patch.object(settlement, "settle_if_clear", side_effect=noted):
+        outcome = settle_command(command_id, datetime.now(UTC), config)
     return outcome.status, outcome.reason
 
 

@@ -82,9 +82,10 @@ _FACTS_OF_COMMAND = _FACTS_SQL.format(
     parties="(SELECT named.party, named.ord FROM commands AS c"
             " CROSS JOIN LATERAL (VALUES (c.payer, 1), (c.payee, 2)) AS named(party, ord)"
             " WHERE c.command_id = %(command_id)s) AS p")
-_ACTIVE_ALERT_STATUSES = [s.value for s in AlertStatus if s.active]
-_COMMON = {"source": SOURCE, "aml_kind": AlertKind.AML_CHECK.value,
-           "active_statuses": _ACTIVE_ALERT_STATUSES}
+# The gate's constants as its SQL takes them; settle_if_clear (alembic 0008) takes them too.
+GATE_PARAMS: dict[str, Any] = {
+    "source": SOURCE, "aml_kind": AlertKind.AML_CHECK.value,
+    "active_statuses": [s.value for s in AlertStatus if s.active]}
 
 
 def _facts(session: Session, parties: Sequence[str]) -> list[Any]:
@@ -92,24 +93,27 @@ def _facts(session: Session, parties: Sequence[str]) -> list[Any]:
     if len(parties) <= 2:
         first, second = (*parties, None, None)[:2]
         return run_on_driver(session.connection(), _FACTS_PAIR,
-                             {**_COMMON, "first": first, "second": second})
-    return run_on_driver(session.connection(), _FACTS, {**_COMMON, "parties": list(parties)})
+                             {**GATE_PARAMS, "first": first, "second": second})
+    return run_on_driver(session.connection(), _FACTS, {**GATE_PARAMS, "parties": list(parties)})
 
 
 def facts_of_command(command_id: str) -> Statement:
     """The gate's facts about a command's payer and payee, as a statement to send with the
     command's lock; decisions_from_facts turns its rows into decisions."""
-    return _FACTS_OF_COMMAND, {**_COMMON, "command_id": command_id}
+    return _FACTS_OF_COMMAND, {**GATE_PARAMS, "command_id": command_id}
 
 
 def decisions_from_facts(rows: Sequence[Any], parties: Iterable[str],
                          settings: Settings) -> list[GateDecision] | None:
     """The decisions for `parties` from facts fetched earlier (facts_of_command), or None
     when those facts are not about exactly these parties, in this order."""
-    who = list(dict.fromkeys(normalise_party(p) for p in parties))
-    if [row.party for row in rows] != who:
+    if [row.party for row in rows] != _distinct(parties):
         return None
     return _decisions(rows, settings)
+
+
+def _distinct(parties: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(normalise_party(p) for p in parties))
 
 
 def _decisions(rows: Iterable[Any], settings: Settings) -> list[GateDecision]:
@@ -168,7 +172,7 @@ def party_gates(session: Session, parties: Iterable[str],
                 settings: Settings) -> list[GateDecision]:
     """The gate's decision for each distinct party (account ids or chain addresses), in the
     order first given."""
-    who = list(dict.fromkeys(normalise_party(p) for p in parties))
+    who = _distinct(parties)
     if not who:
         return []
     return _decisions(_facts(session, who), settings)
