@@ -44,14 +44,14 @@ _ARABIC_CONSONANTS = [("sh", "ش"), ("kh", "خ"), ("th", "ث"), ("dh", "ذ"), ("
                       ("m", "م"), ("n", "ن"), ("w", "و"), ("y", "ي"), ("g", "غ"), ("p", "ب"),
                       ("v", "ف"), ("c", "ك"), ("x", "كس")]
 # (short, long) legal forms; either way round.
-LEGAL_FORMS = [("LTD", "LIMITED"), ("CO", "COMPANY"), ("LLC", "LIMITED LIABILITY COMPANY"),
-               ("JSC", "JOINT STOCK COMPANY"), ("S.A.", "SOCIEDAD ANONIMA"),
-               ("GMBH", "GESELLSCHAFT MIT BESCHRANKTER HAFTUNG"), ("AG", "AKTIENGESELLSCHAFT"),
-               ("OOO", "OBSHCHESTVO S OGRANICHENNOY OTVETSTVENNOSTYU"),
-               ("CORP", "CORPORATION"), ("INC", "INCORPORATED"), ("PJSC",
-                                                                "PUBLIC JOINT STOCK COMPANY"),
-               ("S.A.R.L.", "SOCIETE A RESPONSABILITE LIMITEE"), ("S.R.L.",
-                                                                   "SOCIETA A RESPONSABILITA LIMITATA")]
+LEGAL_FORMS = [
+    ("LTD", "LIMITED"), ("CO", "COMPANY"), ("LLC", "LIMITED LIABILITY COMPANY"),
+    ("JSC", "JOINT STOCK COMPANY"), ("S.A.", "SOCIEDAD ANONIMA"),
+    ("GMBH", "GESELLSCHAFT MIT BESCHRANKTER HAFTUNG"), ("AG", "AKTIENGESELLSCHAFT"),
+    ("OOO", "OBSHCHESTVO S OGRANICHENNOY OTVETSTVENNOSTYU"), ("CORP", "CORPORATION"),
+    ("INC", "INCORPORATED"), ("PJSC", "PUBLIC JOINT STOCK COMPANY"),
+    ("S.A.R.L.", "SOCIETE A RESPONSABILITE LIMITEE"),
+    ("S.R.L.", "SOCIETA A RESPONSABILITA LIMITATA")]
 HONORIFICS = ["Haji", "Hajji", "Shaikh", "Sheikh", "Mr", "Dr", "Al-Haj", "Mullah", "Sayyid"]
 
 FIRST = """James John Robert Michael William David Richard Joseph Thomas Charles Mary Patricia
@@ -76,7 +76,8 @@ Madison Frances Kathryn Janice Jean Abigail Alice Judy Sophie Denise Amber Doris
 Beverly Isabella Theresa Diana Natalie Brittany Charlotte Rose Alexis Kayla Lars Sven Erik Ingrid
 Astrid Bjorn Nils Karin Lena Jan Piotr Tomasz Krzysztof Agnieszka Katarzyna Magdalena Jakub
 Mikhail Dmitri Alexei Yulia Ekaterina Anastasia Hiroko Takeshi Naoko Akira Minh Linh Thanh Hoang
-Arjun Vikram Kavya Ananya Rohan Neha Pooja Sanjay Ravi Mehmet Ayse Emre Zeynep Burak Elif Can""".split()  # noqa: SIM905
+Arjun Vikram Kavya Ananya Rohan Neha Pooja Sanjay Ravi Mehmet Ayse Emre Zeynep Burak Elif
+Can""".split()  # noqa: SIM905
 LAST = """Smith Johnson Williams Brown Jones Miller Davis Wilson Anderson Taylor Thomas Moore
 Jackson Martin Lee Thompson White Harris Clark Lewis Robinson Walker Young Allen King Wright Scott
 Green Baker Adams Nelson Hill Campbell Mitchell Roberts Carter Phillips Evans Turner Parker
@@ -193,9 +194,7 @@ def _arabic_word(word: str) -> str:
             vowels = run.group()
             if i == 0:
                 out.append("ا")
-            elif i + len(vowels) == len(word):
-                out.append({"a": "ا", "e": "ي", "i": "ي", "o": "و", "u": "و"}[vowels[-1]])
-            elif len(vowels) > 1 or vowels in "iou":
+            elif i + len(vowels) == len(word) or len(vowels) > 1 or vowels in "iou":
                 out.append({"a": "ا", "e": "ي", "i": "ي", "o": "و", "u": "و"}[vowels[-1]])
             i += len(vowels)
             continue

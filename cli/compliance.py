@@ -30,15 +30,19 @@ def _echo(value: object) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--label", default=None, help="A name for this version (default: dir@sha).")
 @click.option("--no-rescreen", is_flag=True, help="Do not queue the batch re-screen.")
-def sanctions_load(directory: Path, label: str | None, no_rescreen: bool) -> None:
-    """Load an OFAC SDN directory (sdn.csv, alt.csv, add.csv) as the new list version."""
+@click.option("--list", "which", type=click.Choice(["sdn", "consolidated"]), default="sdn",
+              show_default=True, help="Which OFAC list the directory holds.")
+def sanctions_load(directory: Path, label: str | None, no_rescreen: bool, which: str) -> None:
+    """Load an OFAC list directory (sdn.csv, alt.csv, add.csv, or the Consolidated list's
+    cons_prim.csv, cons_alt.csv, cons_add.csv) as that list's new version."""
+    from app.services.compliance.lists import SOURCES  # noqa: PLC0415
     from app.services.compliance.sanctions_loader import load_directory  # noqa: PLC0415
     from tasks.compliance import send_rescreen  # noqa: PLC0415
 
     try:
         with unit_of_work() as session:
             outcome = load_directory(session, directory, label=label,
-                                     rescreen_after=not no_rescreen)
+                                     rescreen_after=not no_rescreen, source=SOURCES[which])
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     # Queued only after the version is committed, so the batch never sees a missing list.
@@ -83,15 +87,14 @@ def sanctions_rescreen(run_id: str | None) -> None:
 @click.argument("names", nargs=-1)
 @click.option("--address", "addresses", multiple=True, help="A crypto address; repeatable.")
 def sanctions_screen(names: tuple[str, ...], addresses: tuple[str, ...]) -> None:
-    """Screen names and addresses against the active list now; nothing is stored."""
-    from app.services.compliance import lists, screening  # noqa: PLC0415
+    """Screen names and addresses against every active list now; nothing is stored."""
+    from app.services.compliance import screening  # noqa: PLC0415
 
     with unit_of_work() as session:
-        active = lists.active_version(session)
-        if active is None:
+        indexes = screening.list_indexes(session)
+        if not indexes:
             raise click.ClickException("no sanctions list is loaded")
-        index = screening.index_for(session, active.version_id)
-        _echo(screening.screen(index, active.version_id, get_settings(), list(names),
+        _echo(screening.screen(indexes, get_settings(), list(names),
                                [a.lower() for a in addresses]))
 
 
@@ -103,6 +106,33 @@ def compliance_gate(party: str) -> None:
 
     with unit_of_work() as session:
         _echo(party_gate(session, party, get_settings()).as_dict())
+
+
+@compliance.command("review")
+@click.argument("screening_id")
+@click.argument("entry_uid", required=False, type=int)
+@click.option("--dismiss", "action", flag_value="dismiss", help="Not this listed entry.")
+@click.option("--confirm", "action", flag_value="confirm", help="This listed entry: block.")
+@click.option("--note", required=True, help="Why (kept with the review).")
+@click.option("--reviewer", required=True, help="Who decided.")
+@click.option("--list", "list_source", default=None, help="The hit's list, e.g. OFAC-SDN.")
+@click.option("--query", default=None, help="An unscreenable name's hit, e.g. name[0].")
+def compliance_review(*, screening_id: str, entry_uid: int | None, action: str | None, note: str,
+                      reviewer: str, list_source: str | None, query: str | None) -> None:
+    """Dismiss or confirm a possible hit of a party's latest screening."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from app.services.compliance.reviews import review_hit  # noqa: PLC0415
+
+    if action is None:
+        raise click.UsageError("say --dismiss or --confirm")
+    try:
+        with unit_of_work() as session:
+            _echo(review_hit(session, screening_id, action=action, note=note,
+                             reviewer=reviewer, now=datetime.now(UTC), entry_uid=entry_uid,
+                             list_source=list_source, query=query))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 @compliance.command("resend")

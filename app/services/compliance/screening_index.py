@@ -25,13 +25,14 @@ from typing import Any
 
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
+from app.domain.compliance.attributes import EntryFacts
 from app.domain.compliance.matching import NameScore, name_score
 from app.domain.compliance.names import (
     NormalisedName,
     deletions,
     name_group,
-    token_keys,
     skeleton,
+    token_keys,
     transliterated,
 )
 from app.services.compliance.name_text import Prepared, prepare
@@ -81,7 +82,8 @@ class _Slot:
 
 
 def _joined(name: NormalisedName) -> list[tuple[NormalisedName, int]]:
-    """The name with each adjacent pair of tokens written as one, and that one's position."""
+    """The name with each adjacent pair of tokens written as one, and with all of them written
+    as one, each with the position of the joined token."""
     found = name.tokens
     if not 2 <= len(found) <= JOIN_MAX_TOKENS:
         return []
@@ -92,6 +94,9 @@ def _joined(name: NormalisedName) -> list[tuple[NormalisedName, int]]:
         variants.append((NormalisedName(joined, tuple(transliterated(t) for t in joined),
                                         surname if len(surname) < len(joined) else frozenset()),
                          i))
+    if len(found) > 2:  # every word run together ("LockBitSupp")
+        whole = "".join(found)
+        variants.append((NormalisedName((whole,), (transliterated(whole),)), 0))
     return variants
 
 
@@ -109,7 +114,10 @@ def _natural_order(name: NormalisedName) -> NormalisedName | None:
 class ScreeningIndex:
     """Names and crypto addresses of one list version, ready to screen against."""
 
-    def __init__(self, names: Iterable[ListedName], addresses: Iterable[ListedAddress]) -> None:
+    def __init__(self, names: Iterable[ListedName], addresses: Iterable[ListedAddress], *,
+                 facts: dict[int, EntryFacts] | None = None) -> None:
+        # What each entry states about itself (date of birth, nationality, type), by uid.
+        self.facts: dict[int, EntryFacts] = facts or {}
         self._vocab: dict[str, int] = {}
         self._raw: list[str] = []
         self._translit: list[str] = []
@@ -299,11 +307,8 @@ class ScreeningIndex:
         transliteration "li yang" written as one is "liang", a name of its own."""
         if not scored.complete:
             return False
-        for qi, li, _ in scored.pairs:
-            if qi == joined or li == slot.joined:
-                if OSA.distance(query.tokens[qi], self._raw[slot.ids[li]], score_cutoff=1) > 1:
-                    return False
-        return True
+        return all(OSA.distance(query.tokens[qi], self._raw[slot.ids[li]], score_cutoff=1) <= 1
+                   for qi, li, _ in scored.pairs if qi == joined or li == slot.joined)
 
     def _breakdown(self, query: NormalisedName, slot: _Slot, scored: NameScore
                    ) -> dict[str, Any]:
