@@ -59,6 +59,7 @@ PARTICLES = frozenset({
     "alhaj", "alhajj", "alhaji", "shaikh", "sheikh", "shaykh", "sheik", "shaik", "sayyid",
     "sayed", "syed", "mullah", "mulla", "maulana", "maulvi", "mawlawi", "mawlana", "qari",
     "mr", "mrs", "ms", "miss", "dr", "prof", "sir", "hon", "mister", "madam",
+    "jr", "junior", "sr", "senior", "ii", "iii", "iv",  # generational suffixes
 })
 NOISE_TOKENS = LEGAL_FORMS | CONNECTIVES | PARTICLES
 # "son of" between two names, but a given name of its own at either end ("Ben Smith").

@@ -405,12 +405,7 @@ def run_screening(session: Session, screening_id: str, settings: Settings, now: 
     screening.list_version_id = indexes[0].version_id if indexes else None
     screening.completed_at = now
     screening.screened = {"names": len(names), "addresses": len(addresses),
-                          "list_loaded": bool(indexes),
-                          "lists": {i.source: i.version_id for i in indexes},
-                          "attributes": sorted(k for k, v in (
-                              ("date_of_birth", requested.year),
-                              ("country", requested.country),
-                              ("entity_type", requested.entity_type)) if v is not None)}
+                          "list_loaded": bool(indexes)}
     if new_hits:
         record_event(session, topic=COMPLIANCE_RESULTS, event_type="sanctions.hit",
                      aggregate_id=screening.party,
