@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rigour._core import text_scripts
-from rigour.names import replace_org_types_compare
+from rigour.names import extract_org_types
 from rigour.text import ascii_text
 
-from app.domain.compliance.names import NormalisedName, fold, normalise
+from app.domain.compliance.names import LEGAL_FORMS, NormalisedName, fold, normalise
 
 LOSSY_SCRIPTS = frozenset({"Han", "Hiragana", "Katakana", "Yi", "Tangut"})
 ABJAD_SCRIPTS = frozenset({"Arabic", "Hebrew", "Syriac", "Thaana"})
@@ -43,8 +43,10 @@ _ARABIC = str.maketrans({
 # Greek writes the b, d, g, j and h of foreign names as digraphs or χ (Μπους, Λάντεν, Τζον,
 # Χασάν), which romanise letter by letter; inside a word μπ and ντ are b/d or mp/nt (Αμπού is
 # Abu, Αντόνιο Antonio), so such a name is read both ways.
+_GREEK_Y = re.compile(r"(?<!\w)γι(?=[αεηοω]|ου)")  # γι before a vowel is y: Γιούρι, Yuri
 _GREEK = (("γκ", "g"), ("τζ", "j"), ("χ", "h"), ("ου", "u"))
 _GREEK_READINGS = ((("μπ", "b"), ("ντ", "d")), (("μπ", "mp"), ("ντ", "nt")))
+_APOSTROPHES = re.compile("['`\u00b4\u2018\u2019\u02bc]")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _UNREADABLE = re.compile(r"[^\x20-\x7e]|\?")
 
@@ -61,6 +63,21 @@ class Prepared:
     readings: tuple[tuple[int, str], ...] = ()
 
 
+def legal_forms_rewritten(text: str) -> str:
+    """Legal forms found by rigour's table, each written as its generic form ("ооо" → "llc").
+    A match of three letters or fewer that is not a common abbreviation is left alone: the
+    table also knows forms such as "sem" that are given names elsewhere, and the boundary it
+    checks splits "sa'ad" at the apostrophe."""
+    found = extract_org_types(_APOSTROPHES.sub("", text), generic=True)
+    text = _APOSTROPHES.sub("", text)
+    for span, generic in sorted(found, key=lambda f: -len(f[0])):
+        if len(span) <= 3 and span not in LEGAL_FORMS:
+            continue
+        form = generic if generic in LEGAL_FORMS else "co"
+        text = re.sub(rf"(?<!\w){re.escape(span)}(?!\w)", f" {form} ", text)
+    return text
+
+
 def latin(name: str, reading: int = 0) -> tuple[str, frozenset[str]]:
     """The name in Latin letters with legal forms rewritten, and the scripts it was in;
     `reading` 1 is the second reading of an ambiguous script (Greek μπ, ντ)."""
@@ -73,9 +90,14 @@ def latin(name: str, reading: int = 0) -> tuple[str, frozenset[str]]:
         if "Arabic" in scripts:
             text = text.translate(_ARABIC)
         if "Greek" in scripts:
+            text = _GREEK_Y.sub("y", fold(text))  # the digraphs are written with accents too
             for digraph, letter in (*_GREEK, *_GREEK_READINGS[reading]):
                 text = text.replace(digraph, letter)
-    text = fold(replace_org_types_compare(text, generic=True))
+    text = legal_forms_rewritten(text)
+    # Transliterate before folding: folding strips the marks that make ё and й letters.
+    if scripts - {"Latin", "Common", "Inherited"}:
+        text = ascii_text(text)
+    text = fold(text)
     if not text.isascii():
         text = _UNREADABLE.sub(" ", ascii_text(text))
     return text, scripts

@@ -10,9 +10,10 @@ written in an abjad also looks up listed tokens by consonant skeleton. A query t
 token become candidates; a candidate of two or more tokens must match two query tokens (when
 the query has two), so a shared "Ali" or "Trading" alone does not pull in thousands of names.
 
-Words written together or apart ("AEROCARIBBEAN" / "Aero Caribbean"): every listed name of two
-to four tokens is also filed with each adjacent pair joined, and a query is also screened with
-each adjacent pair joined.
+Words written together or apart ("AEROCARIBBEAN" / "Aero Caribbean"): a query of two to four
+tokens is also screened with each adjacent pair joined and with all of them joined (the joined
+word must then be one edit at most from the listed one, as written), and with any of its words
+split in two where both halves are listed words.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ SKELETON_NEAR = 0.9  # one consonant apart
 TOKEN_CACHE = 100_000
 JOIN_MAX_TOKENS = 4
 JOINED_FLOOR = 0.93
+SPLIT_MIN = 3  # each half of a split word
 ONE_EDIT = 0.9  # a token of four letters or more one edit from a listed token
 
 
@@ -78,7 +80,6 @@ class _Slot:
     ids: tuple[int, ...]
     lengths: tuple[int, ...]
     surname: frozenset[int]
-    joined: int | None  # the position of two listed tokens written as one, in a variant
 
 
 def _joined(name: NormalisedName) -> list[tuple[NormalisedName, int]]:
@@ -100,15 +101,10 @@ def _joined(name: NormalisedName) -> list[tuple[NormalisedName, int]]:
     return variants
 
 
-def _natural_order(name: NormalisedName) -> NormalisedName | None:
-    """A listed "SURNAME, Given Names" in the order it is usually written, given names first
-    (words run together are run together in that order), or None without a known surname."""
-    if not name.surname:
-        return None
-    order = [i for i in range(len(name.tokens)) if i not in name.surname] + sorted(name.surname)
-    tokens = tuple(name.tokens[i] for i in order)
-    surname = frozenset(n for n, i in enumerate(order) if i in name.surname)
-    return NormalisedName(tokens, tuple(transliterated(t) for t in tokens), surname)
+def _split(name: NormalisedName, position: int, at: int) -> NormalisedName:
+    token = name.tokens[position]
+    tokens = (*name.tokens[:position], token[:at], token[at:], *name.tokens[position + 1:])
+    return NormalisedName(tokens, tuple(transliterated(t) for t in tokens))
 
 
 class ScreeningIndex:
@@ -136,24 +132,17 @@ class ScreeningIndex:
                 continue
             self._listed_names += 1
             seen.add((listed.uid, normalised.tokens))
-            self._add_slot(listed.uid, listed.name, normalised, joined=None)
-            natural = _natural_order(normalised)
-            for variant, position in (*_joined(normalised),
-                                      *(_joined(natural) if natural else ())):
-                if (listed.uid, variant.tokens) not in seen:
-                    seen.add((listed.uid, variant.tokens))
-                    self._add_slot(listed.uid, listed.name, variant, joined=position)
+            self._add_slot(listed.uid, listed.name, normalised)
         self._cache: dict[tuple[str, bool], dict[int, float]] = {}
         self._addresses: dict[str, list[ListedAddress]] = defaultdict(list)
         for address in addresses:
             self._addresses[address.address.strip().lower()].append(address)
 
-    def _add_slot(self, uid: int, display: str, name: NormalisedName, *,
-                  joined: int | None) -> None:
+    def _add_slot(self, uid: int, display: str, name: NormalisedName) -> None:
         ids = tuple(self._token_id(t) for t in name.tokens)
         slot = len(self._slots)
         self._slots.append(_Slot(uid, display, ids, tuple(len(t) for t in name.tokens),
-                                 name.surname, joined))
+                                 name.surname))
         postings = self._multi if len(ids) > 1 else self._single
         for token_id in set(ids):
             postings[token_id].append(slot)
@@ -180,7 +169,7 @@ class ScreeningIndex:
 
     @property
     def name_count(self) -> int:
-        """Distinct (entry, name) pairs indexed, not counting joined-word variants."""
+        """Distinct (entry, name) pairs indexed."""
         return self._listed_names
 
     def _similar_tokens(self, token: str, abjad: bool) -> dict[int, float]:
@@ -269,6 +258,8 @@ class ScreeningIndex:
         for query, position in _joined(prepared.name):
             self._screen(query, prepared.abjad, max(floor, JOINED_FLOOR), best, joined=position,
                          readings={})
+        for query in self._splits(prepared.name):
+            self._screen(query, prepared.abjad, floor, best, joined=None, readings={})
         return sorted(best.values(), key=lambda h: (-h.score, h.uid))
 
     def _screen(self, query: NormalisedName, abjad: bool, floor: float,
@@ -286,13 +277,11 @@ class ScreeningIndex:
         query_lengths = [len(t) for t in query.tokens]
         for slot_no in self._candidates(matches):
             slot = self._slots[slot_no]
-            if joined is not None and slot.joined is not None:
-                continue  # one side as written, the other joined; never both joined
             pairs = [(similarity, qi, li) for li, token_id in enumerate(slot.ids)
                      for qi, similarity in by_token.get(token_id, ())]
             scored = name_score(query_lengths, slot.lengths, pairs, slot.surname)
             score = round(scored.score, 4)
-            if (joined is not None or slot.joined is not None) and score >= floor \
+            if joined is not None and score >= floor \
                     and not self._joined_alike(query, slot, scored, joined):
                 continue
             held = best.get(slot.uid)
@@ -308,7 +297,16 @@ class ScreeningIndex:
         if not scored.complete:
             return False
         return all(OSA.distance(query.tokens[qi], self._raw[slot.ids[li]], score_cutoff=1) <= 1
-                   for qi, li, _ in scored.pairs if qi == joined or li == slot.joined)
+                   for qi, li, _ in scored.pairs if qi == joined)
+
+    def _splits(self, name: NormalisedName) -> list[NormalisedName]:
+        """The query with one of its tokens split in two where both halves are listed tokens
+        as written ("AEROCARIBBEAN" against "AERO CARIBBEAN")."""
+        if len(name.tokens) > JOIN_MAX_TOKENS:
+            return []
+        return [_split(name, position, at) for position, token in enumerate(name.tokens)
+                for at in range(SPLIT_MIN, len(token) - SPLIT_MIN + 1)
+                if token[:at] in self._vocab and token[at:] in self._vocab]
 
     def _breakdown(self, query: NormalisedName, slot: _Slot, scored: NameScore
                    ) -> dict[str, Any]:
