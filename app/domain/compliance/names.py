@@ -75,8 +75,8 @@ _TRANSLIT: tuple[tuple[str, str], ...] = (
 )
 _DOUBLED = re.compile(r"(.)\1+")
 _VOWELS = re.compile(r"[aeiou]+")
-# Arabic has no p or v: a Latin name's p and v are written with b and f.
-_ABJAD_LETTERS = str.maketrans({"p": "b", "v": "f"})
+_ABJAD_LETTERS = str.maketrans({"p": "b", "v": "f", "q": "k", "c": "k", "x": "k"})
+_ABJAD_DROPPED = re.compile(r"[aeiouwyh]+")
 # Russian ё after a consonant: Artyom/Artem, Pyotr/Petr, Fyodor/Fedor (not Yosef, Yolanda).
 _YO = re.compile(r"(?<=[bcdfgjklmnpstvz])yo")
 # The most frequent names with many romanisations, keyed by their transliterated forms.
@@ -151,9 +151,11 @@ _NOISE_SPELLINGS = frozenset(transliterated(t) for t in NOISE_TOKENS if len(t) >
 
 @lru_cache(maxsize=65536)
 def skeleton(token: str) -> str:
-    """The consonants of the transliterated token: what an abjad writes of it."""
-    consonants = _VOWELS.sub("", transliterated(token).replace("h", ""))
-    return _DOUBLED.sub(r"\1", consonants.translate(_ABJAD_LETTERS))
+    """The consonants of the token as an abjad writes them: no vowels, and no w, y or h,
+    which Arabic writes with the letters it also uses for vowels (و ي) or drops (ه ح are
+    often not romanised); no p or v either, which it writes b and f."""
+    consonants = _ABJAD_DROPPED.sub("", token.translate(_ABJAD_LETTERS))
+    return _DOUBLED.sub(r"\1", consonants)
 
 
 def name_group(token: str) -> str | None:

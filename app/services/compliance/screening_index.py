@@ -44,6 +44,8 @@ SHORT_TOKEN = 3  # "kim", "ali": one edit in so few letters is a weak likeness
 SHORT_EDIT = 0.7  # the similarity of two short tokens one substitution apart
 SKELETON_SIMILARITY = 0.93  # the same consonants, from a script that writes no short vowels
 SKELETON_NEAR = 0.9  # one consonant apart
+LOOSE_CONSONANTS = 0.8  # consonant similarity of two otherwise unpaired tokens of a candidate
+SKELETON_LOOSE = 0.86
 TOKEN_CACHE = 100_000
 JOIN_MAX_TOKENS = 4
 JOINED_FLOOR = 0.93
@@ -104,7 +106,8 @@ def _joined(name: NormalisedName) -> list[tuple[NormalisedName, int]]:
 def _split(name: NormalisedName, position: int, at: int) -> NormalisedName:
     token = name.tokens[position]
     tokens = (*name.tokens[:position], token[:at], token[at:], *name.tokens[position + 1:])
-    return NormalisedName(tokens, tuple(transliterated(t) for t in tokens))
+    # Normalised again: the halves may be a legal form ("charitable organization").
+    return prepare(" ".join(tokens)).name
 
 
 class ScreeningIndex:
@@ -279,6 +282,8 @@ class ScreeningIndex:
             slot = self._slots[slot_no]
             pairs = [(similarity, qi, li) for li, token_id in enumerate(slot.ids)
                      for qi, similarity in by_token.get(token_id, ())]
+            if abjad:
+                pairs.extend(self._loose_consonants(query, slot, pairs))
             scored = name_score(query_lengths, slot.lengths, pairs, slot.surname)
             score = round(scored.score, 4)
             if joined is not None and score >= floor \
@@ -289,6 +294,23 @@ class ScreeningIndex:
                                    > (held.score, held.decisive)):
                 best[slot.uid] = NameHit(slot.uid, slot.display, score, scored.decisive,
                                          self._breakdown(query, slot, scored))
+
+    def _loose_consonants(self, query: NormalisedName, slot: _Slot,
+                          pairs: list[tuple[float, int, int]]) -> list[tuple[float, int, int]]:
+        """Tokens of an abjad query left unpaired, against the candidate's unpaired tokens by
+        consonants, loosely: the script leaves out more than vowels (e, o, p, v, g, ch)."""
+        paired_q = {qi for _, qi, _ in pairs}
+        paired_l = {li for _, _, li in pairs}
+        found = []
+        for qi, token in enumerate(query.tokens):
+            if qi in paired_q or len(ours := skeleton(token)) < 2:
+                continue
+            for li, token_id in enumerate(slot.ids):
+                theirs = self._consonants[token_id]
+                if li not in paired_l and len(theirs) >= 2 and JaroWinkler.normalized_similarity(
+                        ours, theirs) >= LOOSE_CONSONANTS:
+                    found.append((SKELETON_LOOSE, qi, li))
+        return found
 
     def _joined_alike(self, query: NormalisedName, slot: _Slot, scored: NameScore,
                       joined: int | None) -> bool:
