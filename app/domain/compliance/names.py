@@ -158,6 +158,15 @@ def skeleton(token: str) -> str:
     return _DOUBLED.sub(r"\1", consonants)
 
 
+def without_abjad_particles(name: NormalisedName) -> NormalisedName:
+    """A name read from an abjad, without the tokens whose consonants are a particle's
+    ("ابن" reads "abn", whose consonants are those of "ibn"), unless nothing else remains."""
+    kept = tuple(t for t in name.tokens if skeleton(t) not in _PARTICLE_SKELETONS)
+    if not kept or len(kept) == len(name.tokens):
+        return name
+    return NormalisedName(kept, tuple(transliterated(t) for t in kept))
+
+
 def name_group(token: str) -> str | None:
     """The group of a frequent many-spellings name (Muhammad/Mohammed/Mohamed...), or None."""
     return _CANONICAL.get(transliterated(token))
@@ -207,6 +216,10 @@ class NormalisedName:
     @property
     def weight(self) -> int:
         return sum(len(t) for t in self.tokens)
+
+
+# Only particles whose consonants no common name shares (not sayyid: "sd" is also Said, Saad).
+_PARTICLE_SKELETONS = frozenset(map(skeleton, ("bin", "bint", "shaikh")))
 
 
 def normalise(name: str) -> NormalisedName:

@@ -30,7 +30,13 @@ from rigour._core import text_scripts
 from rigour.names import extract_org_types
 from rigour.text import ascii_text
 
-from app.domain.compliance.names import LEGAL_FORMS, NormalisedName, fold, normalise
+from app.domain.compliance.names import (
+    LEGAL_FORMS,
+    NormalisedName,
+    fold,
+    normalise,
+    without_abjad_particles,
+)
 
 LOSSY_SCRIPTS = frozenset({"Han", "Hiragana", "Katakana", "Yi", "Tangut"})
 ABJAD_SCRIPTS = frozenset({"Arabic", "Hebrew", "Syriac", "Thaana"})
@@ -108,6 +114,8 @@ def prepare(name: str) -> Prepared:
     """Transliterate, rewrite legal forms and normalise, as for every query and listed name."""
     text, scripts = latin(name)
     normalised = normalise(text)
+    if scripts & ABJAD_SCRIPTS:
+        normalised = without_abjad_particles(normalised)
     readings: tuple[tuple[int, str], ...] = ()
     if "Greek" in scripts:
         other = normalise(latin(name, reading=1)[0]).tokens

@@ -303,12 +303,14 @@ class ScreeningIndex:
         paired_l = {li for _, _, li in pairs}
         found = []
         for qi, token in enumerate(query.tokens):
-            if qi in paired_q or len(ours := skeleton(token)) < 2:
+            if qi in paired_q or not (ours := skeleton(token)):
                 continue
             for li, token_id in enumerate(slot.ids):
                 theirs = self._consonants[token_id]
-                if li not in paired_l and len(theirs) >= 2 and JaroWinkler.normalized_similarity(
-                        ours, theirs) >= LOOSE_CONSONANTS:
+                # a lone consonant ("li" for Louie) pairs only with the same one
+                alike = (ours == theirs if min(len(ours), len(theirs)) < 2 else
+                         JaroWinkler.normalized_similarity(ours, theirs) >= LOOSE_CONSONANTS)
+                if li not in paired_l and alike:
                     found.append((SKELETON_LOOSE, qi, li))
         return found
 
