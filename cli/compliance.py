@@ -88,14 +88,13 @@ def sanctions_rescreen(run_id: str | None) -> None:
 @click.option("--address", "addresses", multiple=True, help="A crypto address; repeatable.")
 def sanctions_screen(names: tuple[str, ...], addresses: tuple[str, ...]) -> None:
     """Screen names and addresses against every active list now; nothing is stored."""
-    from app.services.compliance import screening  # noqa: PLC0415
+    from app.services.compliance.screening_lists import list_indexes, screen  # noqa: PLC0415
 
     with unit_of_work() as session:
-        indexes = screening.list_indexes(session)
+        indexes = list_indexes(session)
         if not indexes:
             raise click.ClickException("no sanctions list is loaded")
-        _echo(screening.screen(indexes, get_settings(), list(names),
-                               [a.lower() for a in addresses]))
+        _echo(screen(indexes, get_settings(), list(names), [a.lower() for a in addresses]))
 
 
 @compliance.command("gate")

@@ -9,8 +9,8 @@ import pytest
 from app.config import Settings
 from app.domain.compliance.sdn import parse
 from app.services.compliance.name_text import prepare
-from app.services.compliance.screening import ListIndex, screen
 from app.services.compliance.screening_index import ListedAddress, ListedName, ScreeningIndex
+from app.services.compliance.screening_lists import ListIndex, screen
 
 SMALL = Path(__file__).resolve().parent.parent / "data" / "ofac-sdn-small"
 POSSIBLE = 0.85

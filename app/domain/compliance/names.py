@@ -43,7 +43,7 @@ LEGAL_FORMS = frozenset({
     "gmbh", "ag", "jsc", "ojsc", "cjsc", "pjsc", "ooo", "oao", "zao", "pao", "plc", "llp", "bv",
     "nv", "srl", "spa", "fze", "fzco", "fzc", "sarl", "pte", "pvt", "bhd", "sdn", "ltda", "cia",
     "lp", "kg", "oy", "ab", "doo", "ead", "jv", "incorporated", "sas", "sae", "spzoo", "pllc",
-    "fzllc", "ltdco", "soe", "coop", "lp",
+    "fzllc", "ltdco", "soe", "coop",
     # the long forms' words, for the ASCII spellings the caller's table does not know
     "gesellschaft", "beschrankter", "beschraenkter", "haftung", "aktiengesellschaft",
     "societe", "responsabilite", "limitee", "societa", "responsabilita", "limitata",

@@ -8,7 +8,7 @@ completed screening of the party with source `review`: the same hits, the review
 `clear` (dismissed) or `match` (confirmed), and the screening's decision the worst of them. The
 gate reads a party's latest completed screening, so it follows the reviewer with no rule of
 its own. Later screenings of the party carry the decision forward for the same listed entry
-(screening.reviewed): a confirmation always, a dismissal while that hit stays `possible`.
+(hit_reviews.reviewed): a confirmation always, a dismissal while that hit stays `possible`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from app.domain.compliance.matching import Decision
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.persistence.compliance_models import Screening, ScreeningReview
 from app.persistence.models import new_id
+from app.services.compliance import hit_reviews
 from app.services.compliance import screening as screenings
 
 ACTIONS = ("dismiss", "confirm")
@@ -92,11 +93,11 @@ def review_hit(session: Session, screening_id: str, *, action: str, note: str, r
         note=note.strip(), reviewer=reviewer.strip(), api_key_id=api_key_id,
         result_screening_id=new_id(), decided_at=now)
     hits = list(screening.hits or [])
-    hits[position] = screenings.reviewed(hit, review)
+    hits[position] = hit_reviews.reviewed(hit, review)
     session.add(Screening(
         screening_id=review.result_screening_id, party=screening.party, source="review",
         status="completed", request_hash="-", list_version_id=screening.list_version_id,
-        decision=screenings.worst_decision(hits).value, hits=hits,
+        decision=hit_reviews.worst_decision(hits).value, hits=hits,
         screened=(screening.screened or {}) | {"reviewed_screening": screening_id},
         requested_at=now, completed_at=now))
     session.add(review)

@@ -7,19 +7,15 @@ name, the list version, the score and the decision; the query names themselves a
 sealed on the subject. A hit the party's previous screening did not have is published as
 `sanctions.hit` on compliance.results.v1.
 
-Every active list (lists.active_versions: the SDN and the Consolidated list) is screened, and
-each hit names its list. A name that yields nothing to compare after transliteration, or only a
-lossy reading (Han, kana), is a `possible` hit with reason `unscreenable_name`: a name the
-screener could not read is never `clear`. The party's secondary attributes (date of birth,
-country, entity type; app.domain.compliance.attributes) confirm or contradict each name hit.
-A reviewer's standing decision on an entry (app.services.compliance.reviews) is carried into
-every later screening of the party.
+Every active list is screened (app.services.compliance.screening_lists: each hit names its list,
+an unreadable name is `possible`, never `clear`), with the party's secondary attributes (date of
+birth, country, entity type), sealed like its names. A reviewer's standing decision on an entry
+(app.services.compliance.hit_reviews) is carried into every later screening of the party.
 """
 
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,34 +26,20 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.domain.compliance import attributes as attrs
-from app.domain.compliance.matching import Decision, decide
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.parties import check_account
 from app.messaging.topology import COMPLIANCE_RESULTS
-from app.persistence.compliance_models import (
-    SanctionsAddress,
-    SanctionsEntry,
-    SanctionsListVersion,
-    SanctionsLocation,
-    SanctionsName,
-    Screening,
-    ScreeningReview,
-    ScreeningSubject,
-)
+from app.persistence.compliance_models import Screening, ScreeningSubject
 from app.persistence.models import new_id
+from app.services.compliance import hit_reviews
 from app.services.compliance.countries import country_code
-from app.services.compliance.lists import SOURCE, active_versions
-from app.services.compliance.name_text import prepare
 from app.services.compliance.pii import PiiCipher, pii_cipher
-from app.services.compliance.screening_index import ListedAddress, ListedName, ScreeningIndex
+from app.services.compliance.screening_lists import list_indexes, screen
 from app.services.outbox import record_event
 
 MAX_NAMES = 20
 MAX_ADDRESSES = 20
 _ADDRESS = re.compile(r"^[A-Za-z0-9:]{4,200}$")
-_INDEXES: OrderedDict[int, ScreeningIndex] = OrderedDict()
-# each list's active version, and the one a running re-screen may still use
-_KEEP_INDEXES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,172 +190,14 @@ def ensure_screening(session: Session, screening_id: str, party: str, *, source:
         .on_conflict_do_nothing(index_elements=[Screening.screening_id]))
 
 
-def _entry_facts(session: Session, version_id: int) -> dict[int, attrs.EntryFacts]:
-    located: dict[int, set[str]] = {}
-    for uid, country in session.execute(
-            select(SanctionsLocation.uid, SanctionsLocation.country)
-            .where(SanctionsLocation.version_id == version_id,
-                   SanctionsLocation.country.is_not(None))):
-        code = country_code(country)
-        if code is not None:
-            located.setdefault(uid, set()).add(code)
-    facts: dict[int, attrs.EntryFacts] = {}
-    for uid, sdn_type, remarks in session.execute(
-            select(SanctionsEntry.uid, SanctionsEntry.sdn_type, SanctionsEntry.remarks)
-            .where(SanctionsEntry.version_id == version_id)):
-        years, dates = attrs.remark_births(remarks)
-        nationalities = {c for c in map(country_code, attrs.remark_nationalities(remarks)) if c}
-        facts[uid] = attrs.EntryFacts(sdn_type, years, dates, frozenset(nationalities),
-                                      frozenset(located.get(uid, ())))
-    return facts
-
-
-def index_for(session: Session, version_id: int) -> ScreeningIndex:
-    """The version's index, built on first use in this process and kept."""
-    index = _INDEXES.get(version_id)
-    if index is None:
-        names = session.execute(select(SanctionsName.uid, SanctionsName.name)
-                                .where(SanctionsName.version_id == version_id))
-        addresses = session.execute(
-            select(SanctionsAddress.uid, SanctionsAddress.currency, SanctionsAddress.address)
-            .where(SanctionsAddress.version_id == version_id))
-        index = ScreeningIndex((ListedName(u, n) for u, n in names),
-                               (ListedAddress(u, c, a) for u, c, a in addresses),
-                               facts=_entry_facts(session, version_id))
-        _INDEXES[version_id] = index
-        while len(_INDEXES) > _KEEP_INDEXES:
-            _INDEXES.popitem(last=False)
-    _INDEXES.move_to_end(version_id)
-    return index
-
-
-@dataclass(frozen=True, slots=True)
-class ListIndex:
-    """One active list version and its index."""
-
-    source: str
-    version_id: int
-    index: ScreeningIndex
-
-
-def list_indexes(session: Session, version_id: int | None = None) -> list[ListIndex]:
-    """Every active list's index; `version_id` stands in for its own source's active version
-    (a re-screen run screens against the version it was started for)."""
-    versions = {v.source: v.version_id for v in active_versions(session)}
-    if version_id is not None:
-        chosen = session.get(SanctionsListVersion, version_id)
-        if chosen is not None:
-            versions[chosen.source] = version_id
-    return [ListIndex(source, vid, index_for(session, vid)) for source, vid in versions.items()]
-
-
-def _unscreenable(position: int, why: str) -> dict[str, Any]:
-    return {"entry_uid": None, "matched_name": "unscreenable_name", "list": None,
-            "list_version": None, "score": 0.0, "decision": Decision.POSSIBLE.value,
-            "kind": "name", "reason": "unscreenable_name", "detail": why,
-            "query": f"name[{position}]"}
-
-
-def _name_hits(listed: ListIndex, settings: Settings, position: int, name: str,
-               requested: attrs.Requested) -> list[dict[str, Any]]:
-    match, possible = settings.sanctions_match_threshold, settings.sanctions_possible_threshold
-    found = []
-    for hit in listed.index.screen_name(prepare(name), floor=possible):
-        named = decide(hit.score, match, possible, decisive=hit.decisive)
-        decision, evidence = named, None
-        facts = listed.index.facts.get(hit.uid)
-        if facts is not None and not requested.empty:
-            evidence = attrs.compare(requested, facts)
-            decision = attrs.apply(named, evidence, name_at_match=hit.score >= match)
-        found.append({"entry_uid": hit.uid, "matched_name": hit.matched_name,
-                      "list": listed.source, "list_version": listed.version_id,
-                      "score": hit.score, "decision": decision.value,
-                      "name_decision": named.value, "kind": "name",
-                      "query": f"name[{position}]", "breakdown": hit.breakdown,
-                      **({"attributes": evidence.as_dict()} if evidence else {})})
-    return found
-
-
-def screen(indexes: list[ListIndex], settings: Settings, names: list[str],
-           addresses: list[str], requested: attrs.Requested | None = None
-           ) -> list[dict[str, Any]]:
-    """Hits at `possible` or above, the best one per listed entry of each list, best first."""
-    requested = requested or attrs.Requested()
-    best: dict[tuple[str | None, int | None, str], dict[str, Any]] = {}
-    for position, name in enumerate(names):
-        prepared = prepare(name)
-        if not prepared.name.tokens:
-            best[None, None, f"name[{position}]"] = _unscreenable(
-                position, "no letters left to compare after transliteration")
-            continue
-        found = [h for listed in indexes
-                 for h in _name_hits(listed, settings, position, name, requested)]
-        if prepared.lossy and not found:
-            best[None, None, f"name[{position}]"] = _unscreenable(
-                position, "written in a script whose romanisation is not the list's")
-        for hit in found:
-            key = (hit["list"], hit["entry_uid"], "")
-            if key not in best or hit["score"] > best[key]["score"]:
-                best[key] = hit
-    for address in addresses:
-        for listed in indexes:
-            for found_address in listed.index.screen_address(address):
-                best[listed.source, found_address.uid, ""] = {
-                    "entry_uid": found_address.uid, "matched_name": found_address.address,
-                    "list": listed.source, "list_version": listed.version_id, "score": 1.0,
-                    "decision": Decision.MATCH.value, "kind": "address",
-                    "currency": found_address.currency, "query": address}
-    return sorted(best.values(), key=lambda h: (-h["score"], h["entry_uid"] or 0))
-
-
-def _hit_key(hit: dict[str, Any]) -> tuple[str | None, int | None, str | None]:
-    """A hit's identity across screenings: its list and entry, or for an unscreenable name
-    the name's position."""
-    if hit.get("reason") == "unscreenable_name":
-        return None, None, hit["query"]
-    return hit.get("list", SOURCE), hit["entry_uid"], None
-
-
-def standing_reviews(session: Session, party: str) -> dict[tuple[str | None, int | None,
-                                                                 str | None], ScreeningReview]:
-    """The latest review of each (list, entry) the party's hits were reviewed for."""
-    latest: dict[tuple[str | None, int | None, str | None], ScreeningReview] = {}
-    for review in session.scalars(select(ScreeningReview).where(ScreeningReview.party == party)
-                                  .order_by(ScreeningReview.decided_at)):
-        latest[review_key(review)] = review
-    return latest
-
-
-def review_key(review: ScreeningReview) -> tuple[str | None, int | None, str | None]:
-    if review.entry_uid is None:
-        return None, None, review.query
-    return review.list_source, review.entry_uid, None
-
-
-def reviewed(hit: dict[str, Any], review: ScreeningReview) -> dict[str, Any]:
-    """The hit as the reviewer decided it: confirmed is `match`; dismissed is `clear`, but
-    only while the hit is `possible` (a dismissed name that now blocks is looked at again)."""
-    if review.action == "dismiss" and hit["decision"] != Decision.POSSIBLE.value:
-        return hit
-    decision = Decision.MATCH if review.action == "confirm" else Decision.CLEAR
-    return hit | {"decision": decision.value, "screened_decision": hit["decision"],
-                  "review": {"review_id": review.review_id, "action": review.action,
-                             "reviewer": review.reviewer,
-                             "at": review.decided_at.isoformat()}}
-
-
-def worst_decision(hits: list[dict[str, Any]]) -> Decision:
-    return max((Decision(h["decision"]) for h in hits), key=lambda d: d.rank,
-               default=Decision.CLEAR)
-
-
 def _previous_keys(session: Session, party: str, screening_id: str
-                   ) -> set[tuple[str | None, int | None, str | None]]:
+                   ) -> set[hit_reviews.HitKey]:
     previous = session.scalars(
         select(Screening).where(Screening.party == party, Screening.status == "completed",
                                 Screening.screening_id != screening_id)
         .order_by(Screening.completed_at.desc()).limit(1)).first()
-    return {_hit_key(h) for h in (previous.hits or [])} if previous is not None else set()
+    return ({hit_reviews.hit_key(h) for h in (previous.hits or [])} if previous is not None
+            else set())
 
 
 def run_screening(session: Session, screening_id: str, settings: Settings, now: datetime,
@@ -396,11 +220,12 @@ def run_screening(session: Session, screening_id: str, settings: Settings, now: 
     addresses = list(dict.fromkeys([*(subject.addresses if subject else []),
                                     screening.party.lower()]))
     hits = screen(indexes, settings, names, addresses, requested) if indexes else []
-    standing = standing_reviews(session, screening.party)
-    hits = [reviewed(h, standing[_hit_key(h)]) if _hit_key(h) in standing else h for h in hits]
-    worst = worst_decision(hits)
+    standing = hit_reviews.standing_reviews(session, screening.party)
+    hits = [hit_reviews.reviewed(h, standing[key]) if (key := hit_reviews.hit_key(h)) in standing
+            else h for h in hits]
+    worst = hit_reviews.worst_decision(hits)
     seen_before = _previous_keys(session, screening.party, screening_id)
-    new_hits = [h for h in hits if _hit_key(h) not in seen_before]
+    new_hits = [h for h in hits if hit_reviews.hit_key(h) not in seen_before]
     screening.status, screening.decision, screening.hits = "completed", worst.value, hits
     screening.list_version_id = indexes[0].version_id if indexes else None
     screening.completed_at = now
