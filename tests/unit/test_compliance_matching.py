@@ -103,9 +103,11 @@ def test_the_subset_score_tolerates_dropped_names_and_near_spellings() -> None:
     # a typo beside the dropped middle name: still for review (the 0.94 recall)
     with_typo = name_score([6, 9], [9, 6, 9], [(0.95, 0, 1), (1.0, 1, 0)])
     assert with_typo.score >= POSSIBLE
-    # two given names dropped: still for review
+    # two given names dropped: still for review, when the names kept are exact
     two_missing = name_score([6, 9], [9, 6, 9, 5], [(1.0, 0, 1), (1.0, 1, 0)])
     assert two_missing.score >= POSSIBLE
+    two_and_a_typo = name_score([6, 9], [9, 6, 9, 5], [(0.95, 0, 1), (1.0, 1, 0)])
+    assert two_and_a_typo.rule == "symmetric" and two_and_a_typo.score < POSSIBLE
     # a dropped name never blocks alone
     assert not (exact.decisive or with_typo.decisive or two_missing.decisive)
     assert decide(exact.score, MATCH, POSSIBLE, decisive=exact.decisive) is Decision.POSSIBLE

@@ -8,8 +8,9 @@ pairs first. The name score is then the larger of:
   both names, unmatched tokens counting 0. Token order does not matter, so
   "Dmitry Khoroshev" and "KHOROSHEV, Dmitry" score 1.0.
 * the subset score, for a query that leaves out listed tokens (dropped middle names): when
-  every token of a query of two or more tokens pairs at `SUBSET_MIN` or better, and the listed
-  surname (when the list says which it is) is among them,
+  every token of a query of two or more tokens pairs at `SUBSET_MIN` or better (exactly, when
+  two or more listed tokens are left out), and the listed surname (when the list says which it
+  is) is among them,
   `SUBSET_BASE + (1 - SUBSET_BASE) x coverage x weakest`, where coverage is the share of the
   listed name's letters that matched. "Dmitry Khoroshev" against "KHOROSHEV, Dmitry
   Yuryevich" covers 15 of 24 letters: 0.80 + 0.20 x 0.625 = 0.925.
@@ -100,8 +101,10 @@ def name_score(query_lengths: Sequence[int], listed_lengths: Sequence[int],
     fuzzy = len(aligned) - equal
     decisive = complete and (fuzzy == 0 or (equal >= 2 and fuzzy == 1))
     result = NameScore(score, "symmetric", tuple(aligned), complete, surname_matched, decisive)
+    # Two or more names left out need every kept name exact: "Albert Mendoza" is one letter
+    # from "Alberto" in "ROSALES MENDOZA, Carlos Alberto" as an ordinary Albert Mendoza is.
     if (n_q >= 2 and n_l > n_q and len(used_q) == n_q and weakest >= SUBSET_MIN
-            and surname_matched is not False):
+            and (n_l - n_q == 1 or weakest >= EXACT) and surname_matched is not False):
         coverage = sum(listed_lengths[i] for i in used_l) / total_l
         subset = SUBSET_BASE + (1 - SUBSET_BASE) * coverage * weakest
         if subset > score:
