@@ -103,8 +103,14 @@ def _plain(text: str) -> list[str]:
 
 
 def is_noise(token: str) -> bool:
-    """A legal form, connective or particle, in any of its romanisations ("korporatsiya")."""
-    return token in NOISE_TOKENS or transliterated(token) in _NOISE_SPELLINGS
+    """A legal form, connective or particle, in any of its romanisations ("korporatsiya"), or
+    a word of six letters or more one edit from one ("sheiqh", "limitid")."""
+    if token in NOISE_TOKENS:
+        return True
+    key = transliterated(token)
+    if key in _NOISE_SPELLINGS:
+        return True
+    return len(token) >= FUZZY_NOISE_MIN and bool(deletions(key) & _NOISE_DELETIONS)
 
 
 def name_parts(name: str) -> tuple[tuple[str, ...], frozenset[int]]:
@@ -147,6 +153,7 @@ def transliterated(token: str) -> str:
 
 # Only the longer words: a two- or three-letter spelling is too often a name of its own.
 _NOISE_SPELLINGS = frozenset(transliterated(t) for t in NOISE_TOKENS if len(t) >= 5)
+FUZZY_NOISE_MIN = 6
 
 
 @lru_cache(maxsize=65536)
@@ -178,6 +185,8 @@ def deletions(key: str) -> frozenset[str]:
     return frozenset({key, *(key[:i] + key[i + 1:] for i in range(len(key)))})
 
 
+_NOISE_DELETIONS = frozenset(d for word in NOISE_TOKENS if len(word) >= FUZZY_NOISE_MIN
+                             for d in deletions(transliterated(word)))
 DELETION_MAX = 9  # longer tokens are found by their first or last letters instead
 AFFIX_MIN = 6
 
