@@ -115,13 +115,14 @@ _SETTLE_IF_CLEAR = """
 
 def settle_if_clear(conn: DriverConnection, *, command_id: str, now: datetime, kyc_required: bool,
                     event_id: str, topic: str, occurred_at: str,
-                    gate_params: Mapping[str, Any]) -> bool:
+                    sanctions_source: str) -> bool:
     """Settle the command in one statement when nothing needs deciding (the database
     function settle_if_clear, alembic/versions/0008): true when it did; false when it wrote
-    nothing and the rules must decide. gate_params: the compliance gate's constants
-    (source, aml_kind, active_statuses), as its own SQL takes them."""
+    nothing and the rules must decide."""
     rows = run(conn, _SETTLE_IF_CLEAR, {
-        **gate_params, "command_id": command_id, "now": now, "kyc_required": kyc_required,
+        "source": sanctions_source, "aml_kind": "aml_check",
+        "active_statuses": ["open", "investigating"], "command_id": command_id, "now": now,
+        "kyc_required": kyc_required,
         "event_id": event_id, "topic": topic, "occurred_at": occurred_at})
     return bool(rows[0].settled)
 

@@ -32,9 +32,9 @@ from app.persistence.db import DriverConnection, run_together
 from app.persistence.models import Command, new_id
 from app.services import ledger
 from app.services.commands import Outcome, outcome_data, record_refusal
-from app.services.compliance.gate import GATE_PARAMS, decisions_from_facts, facts_of_command
+from app.services.compliance.gate import require_clear
+from app.services.compliance.lists import SOURCE
 from app.services.outbox import SETTLEMENT_RESULTS, occurred_now, stamped
-from app.services.settlement_gate import refuse_unless_clear, require_clear
 
 __all__ = ["SETTLEMENT_TYPES", "process_command", "settle_if_clear"]
 
@@ -50,7 +50,7 @@ def settle_if_clear(conn: DriverConnection, command_id: str, now: datetime,
     settled = store.settle_if_clear(
         conn, command_id=command_id, now=now,
         kyc_required=settings.kyc_required_for_settlement, event_id=new_id(),
-        topic=SETTLEMENT_RESULTS, occurred_at=occurred_now(), gate_params=GATE_PARAMS)
+        topic=SETTLEMENT_RESULTS, occurred_at=occurred_now(), sanctions_source=SOURCE)
     return Outcome(command_id, CommandStatus.SETTLED.value) if settled else None
 
 
@@ -59,9 +59,8 @@ def process_command(session: Session, command_id: str, now: datetime,
     """Settle a command exactly once: its row lock serialises duplicate deliveries, and a
     command already terminal returns its first outcome."""
     conn = session.connection()
-    command_rows, facts, named = run_together(conn, [
-        store.lock_command(command_id), facts_of_command(command_id),
-        store.lock_named_balances(command_id)])
+    command_rows, named = run_together(conn, [
+        store.lock_command(command_id), store.lock_named_balances(command_id)])
     terms = store.terms_from(command_rows)
     if terms is None:
         raise NotFound(f"command {command_id} not found", code="command_not_found")
@@ -76,11 +75,7 @@ def process_command(session: Session, command_id: str, now: datetime,
         moved = rules.legs(terms, ledger.external_account)
         parties = rules.parties_to_screen(terms, moved)
         if parties:
-            decisions = decisions_from_facts(facts, parties, settings)
-            if decisions is None:
-                require_clear(session, parties, settings)
-            else:
-                refuse_unless_clear(decisions)
+            require_clear(session, parties, settings)
         balances = _lock_balances(session, moved, store.balances_from(named))
         rules.apply_legs(balances, moved)
     except DomainError as cause:
