@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.config import Settings, get_settings
-from app.persistence.db import single_statement, unit_of_work
+from app.persistence.db import unit_of_work
 from app.services import escrows, settlement
 from app.services.commands import Outcome
 from tasks.celery_app import fusion_task
@@ -47,12 +47,6 @@ def process_command(command_id: str) -> dict[str, Any]:
 
 
 def settle_command(command_id: str, now: datetime, settings: Settings) -> Outcome:
-    """The settlement task's work. A clear command settles in one statement, a transaction
-    of its own; anything else (a refusal, a hold, a replay, a first use) is the rules' to
-    decide, in a unit of work."""
-    with single_statement() as conn:
-        settled = settlement.settle_if_clear(conn, command_id, now, settings)
-    if settled is not None:
-        return settled
+    """The settlement task's work, in one unit of work."""
     with unit_of_work() as session:
         return settlement.process_command(session, command_id, now, settings)

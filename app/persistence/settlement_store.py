@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from app.domain.commands import CommandStatus, CommandType
 from app.domain.ledger import Balance, BalanceState, TransferStatus
 from app.domain.settlement import SETTLEMENT_TYPES, BalanceKey, Leg, SettlementTerms
-from app.persistence.db import DriverConnection, Statement
+from app.persistence.db import Statement
 from app.persistence.db import run_on_driver as run
 
 _LOCK_COMMAND = """
@@ -104,27 +104,6 @@ _RECORD_SETTLED = """
     VALUES (%(event_id)s, %(topic)s, %(event_type)s, %(command_id)s,
             CAST(%(payload)s AS jsonb), 0)
 """
-
-
-_SETTLE_IF_CLEAR = """
-    SELECT settle_if_clear(%(command_id)s, %(now)s, %(kyc_required)s, %(event_id)s, %(topic)s,
-                           %(occurred_at)s, %(source)s, %(aml_kind)s,
-                           CAST(%(active_statuses)s AS text[])) AS settled
-"""
-
-
-def settle_if_clear(conn: DriverConnection, *, command_id: str, now: datetime, kyc_required: bool,
-                    event_id: str, topic: str, occurred_at: str,
-                    sanctions_source: str) -> bool:
-    """Settle the command in one statement when nothing needs deciding (the database
-    function settle_if_clear, alembic/versions/0008): true when it did; false when it wrote
-    nothing and the rules must decide."""
-    rows = run(conn, _SETTLE_IF_CLEAR, {
-        "source": sanctions_source, "aml_kind": "aml_check",
-        "active_statuses": ["open", "investigating"], "command_id": command_id, "now": now,
-        "kyc_required": kyc_required,
-        "event_id": event_id, "topic": topic, "occurred_at": occurred_at})
-    return bool(rows[0].settled)
 
 
 def lock_command(command_id: str) -> Statement:

@@ -1,9 +1,5 @@
 """Settlement commands: deposits, collateral transfers and DVP (both legs or neither).
 
-A clear DVP or collateral transfer can settle in one statement (settle_if_clear: the database
-function of alembic 0008, when settings.settlement_fast_path): it writes only when nothing
-needs deciding, and otherwise leaves the command untouched for process_command.
-
 process_command applies the rules to any settlement command, in two round trips between BEGIN
 and COMMIT
 (app/persistence/settlement_store.py): one locks the command, fetches the compliance gate's
@@ -28,30 +24,16 @@ from app.domain.errors import Conflict, DomainError, GuardFailed, NotFound
 from app.domain.ledger import Balance
 from app.domain.settlement import SETTLEMENT_TYPES, Leg
 from app.persistence import settlement_store as store
-from app.persistence.db import DriverConnection, run_together
+from app.persistence.db import run_together
 from app.persistence.models import Command, new_id
 from app.services import ledger
 from app.services.commands import Outcome, outcome_data, record_refusal
 from app.services.compliance.gate import require_clear
-from app.services.compliance.lists import SOURCE
-from app.services.outbox import SETTLEMENT_RESULTS, occurred_now, stamped
+from app.services.outbox import SETTLEMENT_RESULTS, stamped
 
-__all__ = ["SETTLEMENT_TYPES", "process_command", "settle_if_clear"]
+__all__ = ["SETTLEMENT_TYPES", "process_command"]
 
 _WALK = (CommandStatus.VALIDATED, CommandStatus.SETTLING, CommandStatus.SETTLED)
-
-
-def settle_if_clear(conn: DriverConnection, command_id: str, now: datetime,
-                    settings: Settings) -> Outcome | None:
-    """Settle the command in one statement, its own transaction, when nothing needs deciding;
-    None when it wrote nothing (or the fast path is off) and process_command must decide."""
-    if not settings.settlement_fast_path:
-        return None
-    settled = store.settle_if_clear(
-        conn, command_id=command_id, now=now,
-        kyc_required=settings.kyc_required_for_settlement, event_id=new_id(),
-        topic=SETTLEMENT_RESULTS, occurred_at=occurred_now(), sanctions_source=SOURCE)
-    return Outcome(command_id, CommandStatus.SETTLED.value) if settled else None
 
 
 def process_command(session: Session, command_id: str, now: datetime,
