@@ -78,6 +78,7 @@ class CommandView(BaseModel):
     settling_at: datetime | None
     settled_at: datetime | None
     failed_at: datetime | None
+    settled_by: str | None = None
 
 
 class ApprovalView(BaseModel):

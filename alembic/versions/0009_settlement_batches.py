@@ -1,4 +1,5 @@
-"""settlement batches: drop settle_if_clear (the SQL copy of the settlement rules)
+"""settlement batches: commands name the batch or task that settled them; batches submitted
+through the API and their items; drop settle_if_clear (the SQL copy of the settlement rules)
 
 Revision ID: 0009
 Revises: 0008
@@ -14,6 +15,7 @@ import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
@@ -38,7 +40,30 @@ def _settle_if_clear_sql() -> str:
 
 def upgrade() -> None:
     op.execute(f"DROP FUNCTION IF EXISTS {_SETTLE_IF_CLEAR_SIGNATURE}")
+    op.add_column("commands", sa.Column("settled_by", sa.String(length=200), nullable=True))
+    op.create_table(
+        "command_batches",
+        sa.Column("batch_id", sa.String(length=64), nullable=False),
+        sa.Column("item_count", sa.Integer(), nullable=False),
+        sa.Column("accepted_count", sa.Integer(), nullable=False),
+        sa.Column("rejected_count", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.PrimaryKeyConstraint("batch_id"),
+    )
+    op.create_table(
+        "command_batch_items",
+        sa.Column("batch_id", sa.String(length=64), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("command_id", sa.String(length=200), nullable=False),
+        sa.ForeignKeyConstraint(["batch_id"], ["command_batches.batch_id"]),
+        sa.ForeignKeyConstraint(["command_id"], ["commands.command_id"]),
+        sa.PrimaryKeyConstraint("batch_id", "position"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("command_batch_items")
+    op.drop_table("command_batches")
+    op.drop_column("commands", "settled_by")
     op.get_bind().exec_driver_sql(_settle_if_clear_sql())
