@@ -43,6 +43,20 @@ class Accepted:
 
 
 @dataclass(frozen=True, slots=True)
+class NewCommand:
+    """A validated command not stored yet: its payload is what its fingerprint covers;
+    `columns` are its optional columns."""
+
+    command_id: str
+    type: CommandType
+    payload: dict[str, Any]
+    columns: dict[str, Any]
+
+    def fingerprint(self) -> str:
+        return request_hash({"type": self.type.value, **self.payload})
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     command_id: str
     status: str
