@@ -57,10 +57,9 @@ _FACTS = _FACTS_SQL.format(parties="unnest(CAST(%(parties)s AS text[])) WITH ORD
 # the facts are asked for in the same round trip that locks the commands. Sorted by party:
 # the caller keys them by party, the order only keeps the plan simple.
 _FACTS_OF_COMMANDS = _FACTS_SQL.format(
-    parties="(SELECT named.party, min(named.party) AS ord FROM commands AS c"
+    parties="(SELECT DISTINCT named.party, named.party AS ord FROM commands AS c"
             " CROSS JOIN LATERAL (VALUES (c.payer), (c.payee)) AS named(party)"
-            " WHERE c.command_id = ANY(CAST(%(command_ids)s AS text[]))"
-            " GROUP BY named.party) AS p")
+            " WHERE c.command_id = ANY(CAST(%(command_ids)s AS text[]))) AS p")
 _ACTIVE_ALERT_STATUSES = [s.value for s in AlertStatus if s.active]
 
 

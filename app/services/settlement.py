@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.domain import settlement as rules
-from app.domain.commands import CommandStatus
 from app.domain.compliance import gate as gate_rules
 from app.domain.errors import Conflict, NotFound
 from app.domain.ledger import BalanceState
@@ -104,8 +103,6 @@ def _record(session: Session, decisions: Sequence[Decision],
 
 def _event(decision: Decision) -> dict[str, object]:
     terms = decision.terms
-    status = decision.status
     return stamped(outcome_data(
         terms.command_id, type=terms.type.value, workflow_id=terms.workflow_id,
-        escrow_id=terms.escrow_id, status=status.value,
-        reason=None if status is CommandStatus.SETTLED else decision.reason))
+        escrow_id=terms.escrow_id, status=decision.status.value, reason=decision.reason))
