@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from celery.result import AsyncResult
@@ -12,7 +13,7 @@ from app.services import intake, ledger
 from app.services.commands import get_command
 from tasks.celery_app import celery_app, send_command_task
 from web.endpoint import Context, Reply, endpoint
-from web.routes.views import accepted, balance_view, command_view
+from web.routes.views import accepted, balance_view, command_body
 from web.schemas import (
     AcceptedResponse,
     AccountView,
@@ -40,7 +41,8 @@ def submit_command(ctx: Context, body: SettlementCommand) -> Reply:
 @endpoint(bp, "GET", "/v1/settlement/commands/{command_id}", scope=READ, response=CommandView,
           summary="A command's status, reason and timestamps")
 def get_settlement_command(ctx: Context, command_id: str) -> Reply:
-    return Reply(200, command_view(get_command(ctx.session, command_id)).model_dump(mode="json"))
+    sweep_after = timedelta(seconds=ctx.settings.command_sweep_after_seconds)
+    return Reply(200, command_body(get_command(ctx.session, command_id), sweep_after))
 
 
 @endpoint(bp, "POST", "/v1/ledger/deposits", scope=WRITE, body=Deposit,
