@@ -85,9 +85,11 @@ def sanctions_status(as_json: bool) -> None:
 
 @sanctions.command("rescreen")
 @click.argument("run_id", required=False)
-def sanctions_rescreen(run_id: str | None) -> None:
+@click.option("--no-wait", is_flag=True, help="Queue the run and return its id.")
+def sanctions_rescreen(run_id: str | None, no_wait: bool) -> None:
     """Send a re-screen run's unfinished chunks again (default: a new run on the active list)."""
     from app.services.compliance import lists, rescreen  # noqa: PLC0415
+    from cli.batch import follow  # noqa: PLC0415
     from tasks.compliance import send_rescreen  # noqa: PLC0415
 
     with unit_of_work() as session:
@@ -98,6 +100,8 @@ def sanctions_rescreen(run_id: str | None) -> None:
             run_id = rescreen.start_run(session, active.version_id)
     send_rescreen(run_id)
     click.echo(f"re-screen run {run_id} queued")
+    if not no_wait:
+        follow(f"sanctions_rescreen:{run_id}")
 
 
 @sanctions.command("screen")
