@@ -40,10 +40,10 @@ def banner(ports: Ports, *, pubsub: bool, key: str, key_file: str, flower_user: 
 {RULE}
 Fusion Prime is running.
 {listed}
-  Dev API key:      {key}
-                    (stored in {key_file}, mode 0600; all scopes)
-  Flower login:     user {flower_user!r}, password: {password_hint}
-  Workers:          one group per queue (pool processes): {", ".join(groups)}
+  Dev API key:          {key}
+                        (stored in {key_file}, mode 0600; all scopes)
+  Flower login:         user {flower_user!r}, password: {password_hint}
+  Workers:              one group per queue (pool processes): {", ".join(groups)}
   A child that dies is restarted with backoff (counts on the make run metrics above).
 
 A first settlement, in a second shell in this checkout (README "Quickstart" has every step,

@@ -88,3 +88,21 @@ def test_a_second_run_on_a_held_data_dir_is_refused(tmp_path: Path) -> None:
     assert f"another make run (pid {os.getpid()}" in done.stderr
     assert "http://127.0.0.1:8123" in done.stderr
     assert not (tmp_path / "pg").exists()
+
+
+def test_the_banner_lists_every_url() -> None:
+    import run_banner  # noqa: PLC0415
+
+    ports = run_ports.Ports(api=8000, flower=5555, run_metrics=9100, bridge_metrics=9464,
+                            outbox_metrics=0)
+    text = run_banner.banner(ports, pubsub=True, key="fp_x_y", key_file=".fusion/dev-api-key",
+                             flower_user="admin", password_hint="cat .fusion/flower-password",
+                             groups=["settlement (1-4)"], logs=".fusion/logs",
+                             log_names=["api.log"])
+    for url in ("http://127.0.0.1:8000", "http://127.0.0.1:8000/docs",
+                "http://127.0.0.1:8000/metrics", "http://127.0.0.1:5555",
+                "http://127.0.0.1:5555/metrics", "http://127.0.0.1:9100/metrics",
+                "http://127.0.0.1:9464/metrics"):
+        assert f"{url}\n" in text, url
+    assert "outbox relay metrics: off" in text
+    assert "fusion-prime demo seed" in text
