@@ -30,6 +30,11 @@ class FusionGroup(click.Group):
     """Invalid settings are a one-line-per-field message, and a server that cannot be
     reached one line naming it and where its address came from, whichever command ran."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Help needs no stack; the group's callback runs before a subcommand parses --help.
+        ctx.meta["fusion.help_only"] = any(arg in ctx.help_option_names for arg in args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         from kombu.exceptions import OperationalError as BrokerError  # noqa: PLC0415
         from psycopg import OperationalError as DriverError  # noqa: PLC0415
@@ -61,7 +66,8 @@ def _source(ctx: click.Context) -> stack.Source:
 def cli(ctx: click.Context) -> None:
     """Fusion Prime Workers: settlement, risk and compliance back office."""
     source = stack.locate()
-    stack.require(source)
+    if not ctx.meta.get("fusion.help_only"):
+        stack.require(source)
     if source.looked_in:  # the variables came from env.sh: settings read before are stale
         get_settings.cache_clear()
     ctx.obj = source
