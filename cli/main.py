@@ -199,9 +199,19 @@ def pubsub() -> None:
 @pubsub.command("init")
 def pubsub_init() -> None:
     """Create every topic and subscription (idempotent), on the emulator or a real project."""
+    from google.api_core.exceptions import GoogleAPIError  # noqa: PLC0415
+    from google.auth.exceptions import DefaultCredentialsError  # noqa: PLC0415
+
     from bridges.provision import init_pubsub  # noqa: PLC0415
 
-    for line in init_pubsub(_settings()):
+    settings = _settings()
+    stack.check_pubsub(settings.pubsub_emulator_host, settings.pubsub_project_id)
+    try:
+        lines = init_pubsub(settings)
+    except (GoogleAPIError, DefaultCredentialsError) as exc:
+        raise click.ClickException(f"Pub/Sub project {settings.pubsub_project_id}: "
+                                   f"{str(exc).splitlines()[0]}") from exc
+    for line in lines:
         click.echo(line)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -98,3 +99,16 @@ def unreachable(server: str, variable: str, source: Source, exc: BaseException) 
     hint = "; is make run still running?" if "make run" in source.description else ""
     return (f"cannot reach {server} at {url} ({variable} {source.description}{hint}): "
             f"{_first_line(exc)}")
+
+
+def check_pubsub(emulator_host: str | None, project: str) -> None:
+    """An unreachable emulator is one line at once; its client would retry without end."""
+    if not emulator_host:
+        return
+    host, _, port = emulator_host.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=3).close()
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(
+            f"cannot reach the Pub/Sub emulator at {emulator_host} (PUBSUB_EMULATOR_HOST, "
+            f"project {project}): {exc}") from exc

@@ -16,7 +16,8 @@ from tests.support import ROOT, devstack
 
 pytestmark = pytest.mark.integration
 
-STACK = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "FUSION_DATA_DIR")
+STACK = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "FUSION_DATA_DIR",
+         "PUBSUB_EMULATOR_HOST")
 
 
 def _env_file(checkout: Path, values: dict[str, str]) -> Path:
@@ -74,13 +75,17 @@ def test_a_second_shell_reaches_the_checkouts_stack(service_env: dict[str, str],
     # The stack is gone: its servers no longer answer on the ports env.sh names.
     dead = {"DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{devstack.free_port()}"
                             "/fusion",
-            "CELERY_BROKER_URL": f"redis://127.0.0.1:{devstack.free_port()}/0"}
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{devstack.free_port()}/0",
+            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{devstack.free_port()}"}
     _env_file(tmp_path, dead)
     database = _one_line_error(_cli(inside, "apikey", "list"))
     assert dead["DATABASE_URL"] in database and str(env_file) in database
     assert "cannot reach PostgreSQL" in database
     broker = _one_line_error(_cli(inside, "fleet", "status"))
     assert "cannot reach Redis" in broker and dead["CELERY_BROKER_URL"] in broker
+    emulator = _one_line_error(_cli(inside, "pubsub", "init"))
+    assert "cannot reach the Pub/Sub emulator" in emulator
+    assert dead["PUBSUB_EMULATOR_HOST"] in emulator
 
 
 def test_without_a_stack_it_refuses_instead_of_trying_the_defaults(tmp_path: Path) -> None:
