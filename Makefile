@@ -50,6 +50,7 @@ services-up: install
 
 services-down:
 	$(PY) scripts/devstack.py down --dir .fusion
+	@rm -f .fusion/env.sh  # the CLI would otherwise try the stopped servers
 
 compose-check:
 	@if docker compose version >/dev/null 2>&1; then POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-check} FLOWER_PASSWORD=$${FLOWER_PASSWORD:-check} docker compose -f docker/compose.yaml config -q && echo "compose.yaml OK"; \

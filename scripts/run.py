@@ -329,9 +329,11 @@ def main() -> int:
             print(f"run: could not stop the private servers: {exc}", file=sys.stderr)
             return code or 1
         print(f"  stopped private PostgreSQL/Redis (data kept in {_show(DATA_DIR)})")
-    elif private and not owned:
-        # The servers stay up (as `make services-up` left them); the API and emulator do not.
+    elif ENV_FILE.exists():
+        # The servers stay up (as `make services-up` or their owner left them); the API and
+        # the emulator do not.
         write_env_file({}, ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"))
+    if private and not owned:
         print("  left the private servers running (they were up before this run)")
     return code
 
