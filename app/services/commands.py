@@ -216,6 +216,15 @@ def _publish(session: Session, command: Command, event_type: str) -> None:
                                    status=command.status, reason=command.reason))
 
 
+def next_retry_at(command: Command, sweep_after: timedelta) -> datetime | None:
+    """When the sweeper offers a held command again (None for any other): it re-sends a
+    command still `received` once its last send is `sweep_after` old, at the first sweep
+    after that, so the retry comes at most one sweep interval later than this."""
+    if command.status != CommandStatus.RECEIVED.value or command.reason is None:
+        return None
+    return command.last_enqueued_at + sweep_after
+
+
 def sweep_stuck_commands(session: Session, now: datetime, older_than: timedelta,
                          limit: int = 500) -> list[tuple[str, str]]:
     """Commands accepted but never run (the broker lost the message, or the API died between

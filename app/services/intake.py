@@ -50,11 +50,13 @@ def request_escrow_action(session: Session, escrow_id: str, kind: CommandType,
 
 
 def request_deposit(session: Session, decimals: Mapping[str, int], *, account_id: str,
-                    asset: str, amount: object) -> Accepted:
+                    asset: str, amount: object, command_id: str | None = None) -> Accepted:
+    """`command_id` makes the deposit idempotent (a seed run twice deposits once)."""
     money = parse_amount(amount, asset, decimals)
     account = check_account(account_id, "account_id")
     return accept_command(
-        session, command_id=new_id(), type=CommandType.DEPOSIT, payer=None, payee=account,
+        session, command_id=command_id or new_id(), type=CommandType.DEPOSIT, payer=None,
+        payee=account,
         asset=money.asset, amount=money.amount,
         payload={"account_id": account, "asset": money.asset, "amount": plain(money.amount)})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from celery.result import AsyncResult
@@ -19,7 +20,7 @@ from web.routes.batch_views import (
     parse_items,
     send_settle_batch,
 )
-from web.routes.views import accepted, balance_view, command_view
+from web.routes.views import accepted, balance_view, command_body
 from web.schemas import (
     AcceptedResponse,
     AccountView,
@@ -77,7 +78,8 @@ def get_command_batch(ctx: Context, batch_id: str) -> Reply:
 @endpoint(bp, "GET", "/v1/settlement/commands/{command_id}", scope=READ, response=CommandView,
           summary="A command's status, reason and timestamps")
 def get_settlement_command(ctx: Context, command_id: str) -> Reply:
-    return Reply(200, command_view(get_command(ctx.session, command_id)).model_dump(mode="json"))
+    sweep_after = timedelta(seconds=ctx.settings.command_sweep_after_seconds)
+    return Reply(200, command_body(get_command(ctx.session, command_id), sweep_after))
 
 
 @endpoint(bp, "POST", "/v1/ledger/deposits", scope=WRITE, body=Deposit,
