@@ -48,6 +48,7 @@ class RouteDoc:
     body: type[BaseModel] | None
     response: type[BaseModel] | None
     status: int
+    operation_id: str | None = None
 
 
 ROUTES: list[RouteDoc] = []
@@ -80,8 +81,9 @@ def _parse_body(model: type[BaseModel]) -> BaseModel:
 
 def endpoint(bp: Blueprint, method: str, path: str, *, scope: str, summary: str,
              body: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
-             status: int = 200) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
-    ROUTES.append(RouteDoc(method, path, summary, scope, body, response, status))
+             status: int = 200, operation_id: str | None = None,
+             ) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
+    ROUTES.append(RouteDoc(method, path, summary, scope, body, response, status, operation_id))
     flask_rule = path.replace("{", "<").replace("}", ">")
 
     def decorate(handler: Callable[..., Reply]) -> Callable[..., Response]:

@@ -28,7 +28,7 @@ def build_spec() -> dict[str, Any]:
     for route in ROUTES:
         op: dict[str, Any] = {
             "summary": route.summary,
-            "operationId": f"{route.method.lower()}_{route.path}",
+            "operationId": route.operation_id or f"{route.method.lower()}_{route.path}",
             "security": [{"bearer": [route.scope]}] if route.scope else [],
             "parameters": [{"name": n, "in": "path", "required": True,
                             "schema": {"type": "string"}} for n in _PARAM.findall(route.path)],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -57,6 +57,47 @@ class SettlementCommand(Request):
     counter_amount: AmountText | None = None
 
 
+class SettlementCommandBatch(Request):
+    # Items are checked one by one (each as a SettlementCommand), so one bad item is refused
+    # alone instead of refusing the whole batch.
+    commands: list[Any] = Field(min_length=1, max_length=1000,
+                                description="each item: the body of a SettlementCommand")
+
+
+class BatchItemAccepted(BaseModel):
+    command_id: str | None
+    status: Literal["accepted", "rejected"]
+    problem: dict[str, Any] | None = None
+
+
+class BatchAcceptedResponse(BaseModel):
+    batch_id: str
+    status_url: str
+    items: list[BatchItemAccepted]
+
+
+class BatchItemView(BaseModel):
+    position: int
+    command_id: str
+    status: str
+    reason: str | None
+    reason_detail: str | None
+    settled_by: str | None
+    settled_at: datetime | None
+    failed_at: datetime | None
+
+
+class BatchView(BaseModel):
+    batch_id: str
+    created_at: datetime
+    item_count: int
+    accepted_count: int
+    rejected_count: int
+    counts: dict[str, int]
+    items: list[BatchItemView]
+    next_cursor: str | None = None
+
+
 class AcceptedResponse(BaseModel):
     command_id: str
     task_id: str
@@ -78,6 +119,7 @@ class CommandView(BaseModel):
     settling_at: datetime | None
     settled_at: datetime | None
     failed_at: datetime | None
+    settled_by: str | None = None
 
 
 class ApprovalView(BaseModel):

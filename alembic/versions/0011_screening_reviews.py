@@ -2,11 +2,11 @@
 attributes (date of birth, country, entity type) a party is screened with
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0010 (0009 in this branch)
 Create Date: 2026-12-03
 
-Written beside 0009 and 0010 on another branch: down_revision is "0008" here until the
-merge re-chains it onto "0010".
+Written beside 0010 on another branch: down_revision is "0009" (the head of main when this
+branch merged it) until the merge re-chains it onto "0010".
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0011'
-down_revision: str | None = '0008'
+down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
