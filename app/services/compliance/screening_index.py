@@ -31,6 +31,7 @@ from app.domain.compliance.matching import NameScore, name_score
 from app.domain.compliance.names import (
     NormalisedName,
     deletions,
+    is_noise,
     name_group,
     skeleton,
     token_keys,
@@ -325,12 +326,17 @@ class ScreeningIndex:
 
     def _splits(self, name: NormalisedName) -> list[NormalisedName]:
         """The query with one of its tokens split in two where both halves are listed tokens
-        as written ("AEROCARIBBEAN" against "AERO CARIBBEAN")."""
+        as written, or legal forms ("AEROCARIBBEAN" against "AERO CARIBBEAN",
+        "COMPANIAAGROINVERSORA" against "COMPANIA AGROINVERSORA")."""
         if len(name.tokens) > JOIN_MAX_TOKENS:
             return []
         return [_split(name, position, at) for position, token in enumerate(name.tokens)
                 for at in range(SPLIT_MIN, len(token) - SPLIT_MIN + 1)
-                if token[:at] in self._vocab and token[at:] in self._vocab]
+                if self._known_word(token[:at]) and self._known_word(token[at:])]
+
+    def _known_word(self, text: str) -> bool:
+        # A legal form or particle is no listed token (it was dropped), but is a word.
+        return text in self._vocab or is_noise(text)
 
     def _breakdown(self, query: NormalisedName, slot: _Slot, scored: NameScore
                    ) -> dict[str, Any]:
