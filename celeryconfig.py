@@ -11,10 +11,9 @@ from app.config import WORKER_QUEUES, get_settings
 
 _settings = get_settings()
 
+# kombu's own transport for the URL's scheme: a custom one crashed workers on a Redis restart
+# (restoring unacked messages through a cleared client) and hid the broker from Flower.
 broker_url = _settings.celery_broker_url
-if broker_url.startswith(("redis://", "rediss://")):
-    # kombu's Redis transport, minus a client object built per publish and ack (see there).
-    broker_transport = "tasks.redis_transport:Transport"
 result_backend = _settings.celery_result_backend
 broker_connection_retry_on_startup = True
 
