@@ -7,13 +7,14 @@ from typing import Any, TypeVar
 
 from celery import Celery, Task, signals
 from kombu.messaging import Producer
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from app.config import get_settings
 from app.logs import bind, clear, configure_logging, get_logger
 from app.messaging.routing import Routed
 from app.persistence.db import dispose_after_fork
 from tasks import fleet_signals
+from tasks.transient import TRANSIENT_DB_ERRORS, invalidated_as_connection_lost
 
 celery_app = Celery("fusion_prime")
 celery_app.config_from_object("celeryconfig")
@@ -24,10 +25,6 @@ celery_app.conf.imports = (
 )
 
 log = get_logger(__name__)
-
-# Connection drops, deadlocks and serialisation failures are worth another try; a constraint
-# violation or a bug is not, and retrying it would only hide it.
-TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError,)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,7 +68,12 @@ def fusion_task(name: str, **options: Any) -> Callable[[F], F]:
         "serializer": "json",
     }
     defaults.update(options)
-    return celery_app.task(**defaults)  # type: ignore[no-any-return]
+    register = celery_app.task(**defaults)
+
+    def decorate(fn: F) -> F:
+        return register(invalidated_as_connection_lost(fn))  # type: ignore[no-any-return]
+
+    return decorate
 
 
 def send_command_task(task_name: str, command_id: str) -> str:
@@ -130,4 +132,5 @@ def _after_fork(**_: Any) -> None:
     dispose_after_fork()
 
 
-__all__ = ["DBAPIError", "FusionTask", "celery_app", "fusion_task", "send_command_task"]
+__all__ = ["TRANSIENT_DB_ERRORS", "DBAPIError", "FusionTask", "celery_app", "fusion_task",
+           "send_command_task"]
