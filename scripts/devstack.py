@@ -64,6 +64,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_or_free(previous: object) -> int:
+    """The port a server had before (its clients keep their URL across a restart) if it is
+    still free, else a new free one."""
+    if isinstance(previous, int) and 0 < previous < 65536:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As both servers bind: connections of the stopped one linger in TIME_WAIT.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", previous))
+            except OSError:
+                return free_port()
+            return previous
+    return free_port()
+
+
 def _is_root() -> bool:
     return os.geteuid() == 0
 
@@ -265,8 +280,9 @@ def _ensure_postgres(data_dir: Path, fast_unsafe: bool) -> str:
             raise StartupError(f"initdb failed:\n{done.stdout}{done.stderr}")
 
     pg_ctl = [bindir / "pg_ctl", "-w", "-t", str(PG_START_TIMEOUT), "-D", pgdata, "-l", log]
+    previous = state.get("port") if state else None
     for attempt in range(3):
-        port = free_port()
+        port = _port_or_free(previous) if attempt == 0 else free_port()
         # Recorded before starting so stop_all can find a half-started cluster.
         state = {"base": str(base), "bin": str(bindir), "port": port, "fast_unsafe": fast_unsafe}
         state_file.write_text(json.dumps(state, indent=2))
@@ -384,7 +400,7 @@ def _ensure_redis(data_dir: Path, fast_unsafe: bool) -> str:
         raise MissingBinary(REDIS_MISSING)
     pidfile, log = rdir / "redis.pid", rdir / "redis.log"
     pidfile.unlink(missing_ok=True)
-    port = free_port()
+    port = _port_or_free((_read_state(data_dir / REDIS_STATE) or {}).get("port"))
     (data_dir / REDIS_STATE).write_text(json.dumps({"port": port, "dir": str(rdir)}))
     cmd = [server, "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
            *redis_persistence(fast_unsafe=fast_unsafe), "--dir", str(rdir),
@@ -425,17 +441,35 @@ def stop_all(data_dir: Path, *, purge: bool = False) -> None:
         _stop_all(data_dir, purge=purge)
 
 
-def _stop_all(data_dir: Path, *, purge: bool) -> None:
-    state = _read_state(data_dir / PG_STATE)
+def _stop_postgres(state: dict[str, Any] | None, mode: str = "fast") -> None:
     if state and _pg_running(state):
         base = Path(state["base"])
-        stop = [Path(state["bin"]) / "pg_ctl", "stop", "-m", "fast", "-w", "-t", "60"]
+        stop = [Path(state["bin"]) / "pg_ctl", "stop", "-m", mode, "-w", "-t", "60"]
         stopped = _run_pg([*stop, "-D", base / "data"], timeout=90)
         # A non-zero exit only matters if the server is in fact still up.
         if stopped.returncode and _pg_running(state):
             raise StartupError(
                 f"pg_ctl stop failed: {stopped.stderr}\n{_tail(base / 'postgres.log')}"
             )
+
+
+def stop_postgres(data_dir: Path, *, mode: str = "fast") -> None:
+    """Stop only the private PostgreSQL (ensure_postgres starts it again on its port)."""
+    data_dir = data_dir.resolve()
+    with _locked(data_dir):
+        _stop_postgres(_read_state(data_dir / PG_STATE), mode)
+
+
+def stop_redis(data_dir: Path) -> None:
+    """Stop only the private Redis (ensure_redis starts it again on its port)."""
+    data_dir = data_dir.resolve()
+    with _locked(data_dir):
+        _stop_redis(data_dir / "redis")
+
+
+def _stop_all(data_dir: Path, *, purge: bool) -> None:
+    state = _read_state(data_dir / PG_STATE)
+    _stop_postgres(state)
     _stop_redis(data_dir / "redis")
     if purge:
         if state:
