@@ -8,11 +8,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from celery import current_task
+
 from app.config import get_settings
 from app.persistence import fault_probes
 from app.persistence.db import ping, unit_of_work
 from app.services.commands import sweep_stuck_commands
-from tasks.celery_app import celery_app, fusion_task, send_command_task
+from tasks.celery_app import fusion_task
+from tasks.senders import send_command_task
 
 
 @fusion_task("maintenance.sweep_commands")
@@ -69,9 +72,9 @@ if get_settings().fusion_env == "test":
     @fusion_task("maintenance.probe_sleep")
     def probe_sleep(seconds: float) -> dict[str, Any]:
         fault_probes.sleep_on_driver(min(float(seconds), SLEEP_CAP_SECONDS))
-        return {"retries": celery_app.current_task.request.retries}
+        return {"retries": current_task.request.retries}
 
     @fusion_task("maintenance.probe_locks")
     def probe_locks(keys: list[int], pause_seconds: float) -> dict[str, Any]:
         fault_probes.lock_in_order([int(k) for k in keys], min(float(pause_seconds), 5.0))
-        return {"retries": celery_app.current_task.request.retries}
+        return {"retries": current_task.request.retries}
