@@ -20,6 +20,7 @@ from app.config import Settings, get_settings
 from app.logs import bind, clear, configure_logging, get_logger
 from app.persistence.db import dispose_after_fork
 from tasks import fleet_signals
+from tasks.reconnect import SweepOnReconnect
 from tasks.transient import TRANSIENT_DB_ERRORS, invalidated_as_connection_lost
 
 TASK_MODULES = (
@@ -40,6 +41,7 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     # Evaluated when the app is first configured, so importing this module reads no settings.
     app.add_defaults(lambda: celeryconfig.settings_config(settings or get_settings()))
     app.conf.imports = TASK_MODULES
+    app.steps["consumer"].add(SweepOnReconnect)
     return app
 
 

@@ -19,11 +19,20 @@ from tasks.senders import send_command_task
 
 
 @fusion_task("maintenance.sweep_commands")
-def sweep_commands() -> dict[str, Any]:
-    """Re-send commands accepted but never run; enqueue only after the sweep commits."""
-    bound = timedelta(seconds=get_settings().command_sweep_after_seconds)
+def sweep_commands(enqueued_after: float | None = None) -> dict[str, Any]:
+    """Re-send commands accepted but never run; enqueue only after the sweep commits.
+
+    Beat sends it bare: commands waiting longer than COMMAND_SWEEP_AFTER_SECONDS. A worker
+    that reconnects to the broker sends it with `enqueued_after` (a Unix time shortly before
+    the connection dropped): every command still waiting that was sent from then on, however
+    recently, since the broker may have lost those (tasks/reconnect.py)."""
+    now = datetime.now(UTC)
+    if enqueued_after is None:
+        bound, since = timedelta(seconds=get_settings().command_sweep_after_seconds), None
+    else:
+        bound, since = timedelta(0), datetime.fromtimestamp(float(enqueued_after), UTC)
     with unit_of_work() as session:
-        stuck = sweep_stuck_commands(session, datetime.now(UTC), bound)
+        stuck = sweep_stuck_commands(session, now, bound, enqueued_after=since)
     for command_id, task_name in stuck:
         send_command_task(task_name, command_id)
     return {"resent": len(stuck)}
