@@ -44,6 +44,9 @@ task_reject_on_worker_lost = True
 # task never strands others in its local buffer while idle workers wait.
 worker_prefetch_multiplier = 1
 task_track_started = True
+# A worker that lost its broker connection cannot ack what it runs (acks are late): cancel those
+# tasks at once, so their messages are redelivered, rather than finish work nobody can ack.
+worker_cancel_long_running_tasks_on_connection_loss = True
 # Workers emit task events (Flower reads them); producers do not add a second publish per send.
 task_send_sent_event = False
 worker_send_task_events = True

@@ -19,6 +19,7 @@ import celeryconfig
 from app.config import Settings, get_settings
 from app.logs import bind, clear, configure_logging, get_logger
 from app.persistence.db import dispose_after_fork
+from app.services.worker_health import delivery_budget_problem
 from tasks import fleet_signals
 from tasks.reconnect import SweepOnReconnect
 from tasks.transient import TRANSIENT_DB_ERRORS, invalidated_as_connection_lost
@@ -116,6 +117,17 @@ def producer_only() -> None:
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
     configure_logging("worker", settings.log_level, json=settings.log_json)
+
+
+@signals.worker_init.connect  # type: ignore[untyped-decorator]
+def _refuse_a_short_visibility_timeout(sender: Any = None, **_: Any) -> None:
+    conf = (sender.app if sender is not None else celery_app).conf
+    problem = delivery_budget_problem(
+        float(conf.broker_transport_options.get("visibility_timeout", 3600)),
+        float(conf.task_time_limit or 0), float(conf.fusion_retry_backoff_max))
+    if problem is not None:
+        # SystemExit, not an exception: Celery logs and ignores those from signal handlers.
+        raise SystemExit(f"refusing to start this worker: {problem}")
 
 
 @signals.worker_process_init.connect  # type: ignore[untyped-decorator]
