@@ -108,6 +108,10 @@ def settings_config(settings: Settings) -> dict[str, Any]:
     sweep = settings.command_sweep_interval_seconds
     return {
         "broker_url": settings.celery_broker_url,
+        # Celery reads CELERY_BROKER_URL from the environment before broker_url, but these
+        # two first: the Settings passed to the app factory win.
+        "broker_read_url": settings.celery_broker_url,
+        "broker_write_url": settings.celery_broker_url,
         "result_backend": settings.celery_result_backend,
         "task_soft_time_limit": settings.celery_task_soft_time_limit,
         "task_time_limit": settings.celery_task_time_limit,

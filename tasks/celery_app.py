@@ -38,6 +38,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 def create_celery_app(settings: Settings | None = None) -> Celery:
     """A Celery app configured from `settings` (default: the environment's, read lazily)."""
     app = Celery("fusion_prime")
+    if settings is not None:
+        # Celery prefers CELERY_RESULT_BACKEND from the environment to its configuration, but
+        # not to the app's own backend URL (the broker: broker_read_url in settings_config).
+        app.backend_cls = settings.celery_result_backend
     app.config_from_object("celeryconfig")
     # Evaluated when the app is first configured, so importing this module reads no settings.
     app.add_defaults(lambda: celeryconfig.settings_config(settings or get_settings()))

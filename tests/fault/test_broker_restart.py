@@ -146,11 +146,10 @@ def test_a_worker_survives_a_redis_restart_holding_unacked_messages(
     try:
         # Two slow tasks hold both pool processes (and their messages unacked); commands queue.
         for _ in range(2):
-            producer.send_task("maintenance.sleep", kwargs={"seconds": 4}, queue="settlement")
+            producer.send_task("maintenance.sleep", kwargs={"seconds": 8}, queue="settlement")
         before = [_submit(client, accounts, rng) for _ in range(30)]
-        time.sleep(1.0)
-        unacked = stack_redis(stack).hlen("unacked")
-        assert unacked >= 2, "the worker held no unacked message when Redis went down"
+        wait_for(lambda: stack_redis(stack).hlen("unacked") >= 2, timeout=6, interval=0.1,
+                 what="the worker holding unacked messages")
         stack.stop_redis()
         stack.start_redis()
         after = [_submit(client, accounts, rng) for _ in range(30)]

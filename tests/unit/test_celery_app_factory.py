@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,8 +23,13 @@ def _python(code: str, **env: str) -> str:
     return done.stdout.strip()
 
 
-def test_an_app_takes_its_configuration_from_the_settings_passed_in() -> None:
+def test_an_app_takes_its_configuration_from_the_settings_passed_in(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from tasks.celery_app import celery_app, create_celery_app  # noqa: PLC0415
+
+    # Celery itself reads these variables; the Settings passed in must still win.
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://from-the-environment:6379/0")
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", "redis://from-the-environment:6379/1")
 
     settings = Settings(celery_broker_url="redis://broker.test:6390/4",
                         celery_result_backend="redis://broker.test:6390/5",
@@ -31,8 +38,11 @@ def test_an_app_takes_its_configuration_from_the_settings_passed_in() -> None:
                         command_sweep_interval_seconds=7)
     app = create_celery_app(settings)
     try:
-        assert app.conf.broker_url == "redis://broker.test:6390/4"
-        assert app.conf.result_backend == "redis://broker.test:6390/5"
+        with app.connection_for_write() as write, app.connection_for_read() as read:
+            for connection in (write, read):
+                assert (connection.hostname, connection.port,
+                        connection.virtual_host) == ("broker.test", 6390, "4")
+        assert app.backend.url == "redis://broker.test:6390/5"
         assert (app.conf.task_time_limit, app.conf.task_soft_time_limit) == (41, 40)
         assert app.conf.broker_transport_options["visibility_timeout"] == 600
         assert app.conf.beat_schedule["sweep-stuck-commands"]["schedule"] == 7

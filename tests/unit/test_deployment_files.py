@@ -464,6 +464,17 @@ def test_k8s_workers_check_that_they_consume_their_own_queue() -> None:
         assert container["livenessProbe"]["timeoutSeconds"] > timeout
 
 
+def test_deployed_settings_pass_the_workers_visibility_timeout_check() -> None:
+    """A worker refuses to start otherwise (tasks/celery_app.py)."""
+    from app.services.worker_health import delivery_budget_problem  # noqa: PLC0415
+
+    config = config_map()
+    assert delivery_budget_problem(
+        float(config["CELERY_VISIBILITY_TIMEOUT"]), float(config["CELERY_TASK_TIME_LIMIT"]),
+        float(config.get("CELERY_RETRY_BACKOFF_MAX", setting_default("CELERY_RETRY_BACKOFF_MAX")))
+    ) is None
+
+
 def test_workers_outlast_the_task_time_limit_on_shutdown() -> None:
     limit = max(int(config_map()["CELERY_TASK_TIME_LIMIT"]),
                 setting_default("CELERY_TASK_TIME_LIMIT"))
