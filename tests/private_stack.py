@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,6 +121,3 @@ def settlement_body(command_id: str, payer: str, payee: str,
             "amount": amount,
             "deadline": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
 
-
-def pause_until(deadline: float) -> None:
-    time.sleep(max(0.0, deadline - time.monotonic()))
