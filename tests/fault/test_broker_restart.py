@@ -146,10 +146,11 @@ def test_a_worker_survives_a_redis_restart_holding_unacked_messages(
     try:
         # Two slow tasks hold both pool processes (and their messages unacked); commands queue.
         for _ in range(2):
-            producer.send_task("maintenance.sleep", kwargs={"seconds": 8}, queue="settlement")
-        before = [_submit(client, accounts, rng) for _ in range(30)]
-        wait_for(lambda: stack_redis(stack).hlen("unacked") >= 2, timeout=6, interval=0.1,
+            producer.send_task("maintenance.sleep", kwargs={"seconds": 12}, queue="settlement")
+        wait_for(lambda: stack_redis(stack).hlen("unacked") >= 2, timeout=10, interval=0.1,
                  what="the worker holding unacked messages")
+        before = [_submit(client, accounts, rng) for _ in range(30)]
+        assert stack_redis(stack).hlen("unacked") >= 2, "the slow tasks ended too soon"
         stack.stop_redis()
         stack.start_redis()
         after = [_submit(client, accounts, rng) for _ in range(30)]
