@@ -22,9 +22,14 @@ from tests.support import (
 pytest_plugins = ["tests.pubsub_fixtures"]
 
 # Short enough that the fault tests see a killed worker's messages redelivered within seconds;
-# the production default and its reasoning are in celeryconfig.py.
+# the production default and its reasoning are in celeryconfig.py. A worker refuses to start
+# unless the visibility timeout is above the hard time limit plus the longest retry countdown,
+# hence the short limits that go with it (no test task runs anywhere near them).
 TEST_ENV = {
-    "CELERY_VISIBILITY_TIMEOUT": "10",
+    "CELERY_VISIBILITY_TIMEOUT": "30",
+    "CELERY_TASK_SOFT_TIME_LIMIT": "20",
+    "CELERY_TASK_TIME_LIMIT": "25",
+    "CELERY_RETRY_BACKOFF_MAX": "4",
     "COMMAND_SWEEP_AFTER_SECONDS": "5",
     "COMMAND_SWEEP_INTERVAL_SECONDS": "2",
     "FUSION_ENV": "test",

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from app.messaging.inbound import Undecodable
 from app.services import dead_letters
-from tasks.fleet_signals import send_replay
+from tasks.senders import send_replay
 from web.endpoint import Context, Reply, endpoint
 from web.problems import ApiProblem
 from web.schemas import Request
