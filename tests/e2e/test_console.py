@@ -80,7 +80,8 @@ def test_find_a_held_command_and_read_its_story(console: Console, held: str) -> 
     reason = re.search(r'id="command-reason"><b>([^<]+)</b>: ([^<]+)<', page)
     assert reason and reason.group(1) == "compliance_review"
     assert "review" in reason.group(2)
-    assert "<b>accepted</b>" in page and "No outcome event yet." in page
+    assert "<b>accepted</b>" in page and "command.accepted" in page
+    assert "command.settled" not in page and "command.failed" not in page  # no outcome yet
 
 
 def test_a_settled_commands_story_has_transfers_and_a_published_event(

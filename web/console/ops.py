@@ -20,7 +20,7 @@ from web.console.forms import arg_text
 ADMIN = "admin"
 
 
-@bp.route("/dead-letters")
+@bp.route("/dead-letters", endpoint="dead_letters")
 @requires(ADMIN)
 def dead_letters_page() -> str:
     pending = request.args.get("pending", "true") == "true"
@@ -62,7 +62,7 @@ def replay_dead_letter(letter_id: str) -> Response:
     return redirect(url_for("console.dead_letter", letter_id=letter_id))
 
 
-@bp.route("/batches")
+@bp.route("/batches", endpoint="batches")
 @requires(ADMIN)
 def batches_page() -> str:
     with unit_of_work() as session:

@@ -56,7 +56,7 @@ def _bar(window: str) -> str:
     return "5-minute" if window == "hour" else "1-hour"
 
 
-@bp.route("/commands")
+@bp.route("/commands", endpoint="commands")
 @requires(READ)
 def commands_page() -> str | Response:
     wanted = arg_text("command_id")
@@ -79,7 +79,7 @@ def command(command_id: str) -> str:
     return render_template("console/command.html", story=story)
 
 
-@bp.route("/ledger")
+@bp.route("/ledger", endpoint="ledger")
 @requires(READ)
 def ledger_page() -> str | Response:
     wanted = arg_text("account_id")

@@ -13,7 +13,7 @@ from web.console.auth import requires
 from web.console.forms import arg_text, arg_time
 
 
-@bp.route("/risk")
+@bp.route("/risk", endpoint="risk")
 @requires("risk:read")
 def risk_page() -> str | Response:
     wanted = arg_text("account_id")
@@ -42,7 +42,7 @@ def risk_account(account_id: str) -> str:
                            history=history)
 
 
-@bp.route("/compliance")
+@bp.route("/compliance", endpoint="compliance")
 @requires("compliance:read")
 def compliance_page() -> str:
     with unit_of_work() as session:
