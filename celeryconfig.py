@@ -95,6 +95,12 @@ beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 30.0},
     },
+    # Margin-health snapshots past RISK_SNAPSHOT_RETENTION_DAYS (each account keeps its newest).
+    "risk-prune-snapshots": {
+        "task": "risk.prune_snapshots",
+        "schedule": crontab(hour=4, minute=30),
+        "options": {"expires": 3600},
+    },
     # Checks and screenings accepted but never sent (the send after commit was lost).
     "resend-pending-compliance": {
         "task": "compliance.resend_pending",
