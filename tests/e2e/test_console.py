@@ -68,6 +68,13 @@ def test_overview_draws_commands_per_status_with_data(console: Console, held: st
     assert held in page  # listed among the held commands, with its reason
     assert "compliance_review" in page
     assert 'id="dead-letter-count"' in page
+    queues = re.search(r'<svg id="queues-chart".*?</svg>', page, re.S)
+    assert queues and ">messages<" in queues.group(0)
+    assert {"settlement", "risk", "batch"} <= set(re.findall(r'data-series="(\w+)"',
+                                                              queues.group(0)))
+    # No relay runs in these tests: the held command's acceptance event waits in the outbox.
+    unsent = re.search(r'id="outbox-unsent">(\d+)<', page)
+    assert unsent and int(unsent.group(1)) > 0
     day = console.page("/console/overview?window=day")
     assert '<svg id="commands-chart"' in day and "1-hour bars" in day
 

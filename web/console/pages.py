@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import g, redirect, render_template, request, url_for
+from flask import current_app, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from app.config import Settings
 from app.domain import ledger as rules
 from app.persistence.db import unit_of_work
 from app.services import batches, ledger
@@ -15,6 +16,7 @@ from app.services.queries import commands, overview
 from app.services.queries import ledger as ledger_views
 from web.console import bp, charts
 from web.console.auth import requires
+from web.console.broker import queue_depths
 from web.console.forms import arg_text, arg_time
 
 READ = "settlement:read"
@@ -29,6 +31,7 @@ def index() -> Response:
 def overview_page() -> str:
     """Every section the key's scopes allow; the page itself needs no scope beyond sign-in."""
     principal: Principal = g.console_principal
+    settings: Settings = current_app.config["SETTINGS"]
     window = request.args.get("window", "hour")
     window = window if window in overview.WINDOWS else "hour"
     shown: dict[str, object] = {"window": window}
@@ -44,10 +47,17 @@ def overview_page() -> str:
             shown["rate"] = overview.settlement_rate(buckets)
             shown["held"] = commands.held(session, limit=10)
         if principal.allows("admin"):
+            shown["outbox"] = overview.outbox_now(session, datetime.now(UTC))
             shown["dead_letters"] = overview.open_dead_letters(session)
             shown["running"] = batches.list_batches(session, status=batches.RUNNING, limit=10)
         if principal.allows("compliance:read"):
             shown["alerts"] = overview.open_alerts(session)
+    if principal.allows("admin"):
+        depths = queue_depths(settings.celery_broker_url)
+        shown["depths"] = depths
+        if depths is not None:
+            shown["queue_chart"] = charts.bars("Messages waiting per queue", depths,
+                                               y_unit="messages", x_unit="queue (now)")
     return render_template("console/overview.html", **shown)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.commands import CommandStatus
 from app.persistence.compliance_models import ComplianceAlert
-from app.persistence.models import Command, DeadLetter
+from app.persistence.models import Command, DeadLetter, OutboxEvent
 from app.services.queries.commands import HELD
 
 # The window a chart covers and the width of one bar.
@@ -77,3 +77,17 @@ def open_alerts(session: Session, limit: int = 10) -> tuple[int, list[Compliance
     rows = session.scalars(select(ComplianceAlert).where(waiting)
                            .order_by(ComplianceAlert.opened_at.desc()).limit(limit))
     return count, list(rows)
+
+
+@dataclass(frozen=True)
+class OutboxNow:
+    unsent: int
+    oldest_age_seconds: float
+
+
+def outbox_now(session: Session, now: datetime) -> OutboxNow:
+    """Unpublished outbox rows and the age of the oldest (ix_outbox_unpublished)."""
+    count, oldest = session.execute(select(func.count(), func.min(OutboxEvent.created_at))
+                                    .where(OutboxEvent.published_at.is_(None))).one()
+    age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return OutboxNow(int(count), max(age, 0.0))
