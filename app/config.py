@@ -159,8 +159,8 @@ class Settings(BaseSettings):
     flower_user: str = "admin"
     flower_password: SecretStr = SecretStr("")
     # Operator console (/console). The key signs its session cookie; empty outside production
-    # means a random key per process (sign-ins end on restart and do not cross gunicorn
-    # workers), and in production the console refuses sign-in until one is set.
+    # means one derived from DATABASE_URL and API_KEY_PEPPER (shared by every gunicorn worker,
+    # not a secret); in production the console refuses sign-in until one is set.
     console_secret_key: SecretStr = SecretStr("")
     console_session_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
     # Unset: Secure cookies in production only (development serves plain http on localhost).

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from flask.testing import FlaskClient
+from pydantic import SecretStr
 
 from tests.api import Api
 from tests.e2e.console_support import (
@@ -226,3 +227,28 @@ def test_risk_and_compliance_pages_render(console: Console) -> None:
     assert '<svg id="bands-chart"' in risk and ">accounts<" in risk
     assert '<svg id="health-chart"' in console.page("/console/risk/nobody-yet")
     assert "KYC cases by status" in console.page("/console/compliance")
+
+
+def test_production_without_a_console_secret_refuses_sign_in(service_env: dict[str, str],
+                                                             api_keys: dict[str, str]) -> None:
+    import base64  # noqa: PLC0415
+
+    from app.config import get_settings  # noqa: PLC0415
+    from web import create_app  # noqa: PLC0415
+
+    # Production also wants a PII key before the compliance routes register.
+    pii = SecretStr(base64.b64encode(b"k" * 32).decode())
+    settings = get_settings().model_copy(update={"fusion_env": "production",
+                                                 "pii_encryption_key": pii})
+    client = create_app(settings).test_client()
+    refused = client.get("/console/sign-in")
+    assert refused.status_code == 503 and "CONSOLE_SECRET_KEY" in refused.get_data(as_text=True)
+    assert client.post("/console/sign-in", data={"api_key": api_keys["admin"]}
+                       ).status_code == 503
+    secured = settings.model_copy(update={"console_secret_key": SecretStr("s" * 32)})
+    signed_in = create_app(secured).test_client()
+    console = Console(signed_in)
+    response = console.sign_in(api_keys["admin"])
+    assert response.status_code == 302
+    assert "Secure" in next(c for c in response.headers.getlist("Set-Cookie")
+                            if c.startswith("fusion_console="))

@@ -6,7 +6,6 @@ Needs Debian's chromium; skipped without it, except under CI=true, where it fail
 
 from __future__ import annotations
 
-import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +32,9 @@ SCREENSHOTS = ROOT / ".fusion" / "test-artifacts" / "console"
 @pytest.fixture
 def api_server(service_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     port = devstack.free_port()
-    env = {**service_env, "CONSOLE_SECRET_KEY": secrets.token_urlsafe(32)}
+    # No CONSOLE_SECRET_KEY: outside production both workers derive the same one, and the
+    # test's pages are served by either.
+    env = dict(service_env)
     process = ManagedProcess(
         [sys.executable, "-m", "gunicorn", "--config", "python:web.gunicorn_conf", "--bind",
          f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket", "web.wsgi:app"],

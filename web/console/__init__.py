@@ -6,7 +6,7 @@ session cookie and re-reads the key's scopes on every page (app.services.apikeys
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from datetime import timedelta
 
 from flask import Blueprint
@@ -24,8 +24,11 @@ def _configure_session(state: BlueprintSetupState) -> None:
     settings: Settings = app.config["SETTINGS"]
     secret = settings.console_secret_key.get_secret_value()
     if not secret and settings.fusion_env != "production":
-        # Development and tests: sessions last as long as this process.
-        secret = secrets.token_urlsafe(32)
+        # Development and tests: derived, so every gunicorn worker of one deployment accepts
+        # the others' cookies; not a secret (production refuses to run without the setting).
+        pepper = settings.api_key_pepper.get_secret_value()
+        seed = f"fusion-console-dev|{settings.database_url}|{pepper}"
+        secret = hashlib.sha256(seed.encode()).hexdigest()
     app.secret_key = secret or None
     secure = settings.console_cookie_secure
     app.config.update(
