@@ -7,7 +7,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask import session as cookie
@@ -63,7 +63,8 @@ def _guard() -> BaseResponse | None:
     if principal is None:
         cookie.clear()
         return redirect(url_for("console.sign_in", next=request.path))
-    g.console_principal = principal
+    # g.principal is what the request log line reads its key_id from, as for the API.
+    g.console_principal = g.principal = principal
     return None
 
 
@@ -88,7 +89,7 @@ def requires(scope: str) -> Callable[[F], F]:
             if not principal.allows(scope):
                 abort(403, f"this page needs the scope {scope!r}")
             return view(*args, **kwargs)
-        return wrapped  # type: ignore[return-value]
+        return cast("F", wrapped)
     return decorate
 
 

@@ -41,13 +41,14 @@ def dead_letter(letter_id: str) -> str:
 @bp.route("/dead-letters/<letter_id>/replay", methods=["POST"])
 @requires(ADMIN)
 def replay_dead_letter(letter_id: str) -> Response:
+    # Browsers send a textarea's line breaks as CRLF; the stored bodies use LF.
     corrected = request.form.get("body")
+    edited = corrected.replace("\r\n", "\n").encode() if corrected is not None else None
     try:
         with unit_of_work() as session:
             stored = dead_letters.get(session, letter_id).data
             # An unchanged body replays the stored bytes as they are (they may not be UTF-8).
-            data = None if corrected is None or corrected.encode() == stored else \
-                corrected.encode()
+            data = None if edited is None or edited == stored else edited
             routed = dead_letters.replay(session, letter_id, data=data)
     except Undecodable as exc:
         flash(f"Still not acceptable ({exc.reason}): {exc.detail}", "error")
