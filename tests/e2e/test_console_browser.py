@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from tests.api import Api, unique
 from tests.e2e.console_support import (
     held_command,
     planned_reconciliation,
@@ -22,6 +23,7 @@ from tests.e2e.console_support import (
     task_body,
 )
 from tests.e2e.test_flower_browser import CHROMIUM, CHROMIUM_ARGS, _need_chromium
+from tests.e2e.test_risk_api import health_when, post_price, put_positions
 from tests.support import ROOT, ManagedProcess, Worker, devstack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -58,6 +60,12 @@ def test_console_in_a_browser(api_server: str, flask_app: Flask, api_keys: dict[
     held = held_command(api_keys["writer"], flask_app.test_client())
     letter_id = quarantined_task("browser-broken")
     run_id = planned_reconciliation()
+    risk = Api(flask_app.test_client(), api_keys["risk"])
+    account = unique("browser-risk")
+    assert post_price(risk, "USDT", "130").status_code == 201
+    assert put_positions(risk, account, [{"asset": "USDT", "collateral": "10"},
+                                         {"asset": "USD", "borrowed": "1000"}]).status_code == 200
+    health_when(risk, account, "1300.00")
     shots: list[Path] = []
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -104,9 +112,15 @@ def test_console_in_a_browser(api_server: str, flask_app: Flask, api_keys: dict[
             page.locator(f"#batch-{run_id}").get_by_role("button", name="Cancel").click()
             assert page.inner_text(f"#batch-{run_id} .status") == "cancelled"
 
-            for name in ("risk", "compliance"):
-                page.goto(f"{api_server}/console/{name}")
-                shots.append(_shot(page, f"07-{name}"))
+            page.goto(f"{api_server}/console/risk")
+            assert page.locator("svg#bands-chart rect.bar[data-series=WARNING]").count() == 1
+            page.get_by_role("link", name=account).click()
+            assert page.locator("svg#health-chart polyline.line").count() == 1
+            shots.append(_shot(page, "07-risk-account"))
+            page.goto(f"{api_server}/console/risk")
+            shots.append(_shot(page, "08-risk"))
+            page.goto(f"{api_server}/console/compliance")
+            shots.append(_shot(page, "09-compliance"))
 
             page.get_by_role("button", name="Sign out").click()
             page.wait_for_url("**/console/sign-in")

@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 WIDTH, HEIGHT = 720, 260
+MIN_SPAN_SECONDS = 60.0
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 44
 PALETTE: Mapping[str, str] = {
     "settled": "#2e7d32", "failed": "#c62828", "held": "#ef6c00", "received": "#90a4ae",
@@ -28,12 +29,14 @@ class Rect:
     color: str
     title: str
     series: str
+    label: str = ""  # drawn above the bar
 
 
 @dataclass(frozen=True)
 class Tick:
     at: float
     label: str
+    anchor: str = "middle"  # SVG text-anchor: the outermost labels stay inside the picture
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Chart:
     height: int = HEIGHT
     bars: list[Rect] = field(default_factory=list)
     line: str = ""  # an SVG polyline's points
+    dots: list[Mark] = field(default_factory=list)  # the line's points, visible when close
     marks: list[Mark] = field(default_factory=list)
     y_ticks: list[Tick] = field(default_factory=list)
     x_ticks: list[Tick] = field(default_factory=list)
@@ -65,7 +69,7 @@ class Chart:
 
     @property
     def has_data(self) -> bool:
-        return bool(self.bars or self.line)
+        return any(b.h > 0 for b in self.bars) or bool(self.line)
 
 
 def _nice_max(value: float) -> float:
@@ -117,7 +121,8 @@ def bars(title: str, values: Mapping[str, int], *, y_unit: str, x_unit: str) -> 
     for i, (name, value) in enumerate(values.items()):
         height = value * scale
         chart.bars.append(Rect(left + i * slot + slot * 0.15, bottom - height, slot * 0.7,
-                               height, PALETTE.get(name, "#555"), f"{name}: {value}", name))
+                               height, PALETTE.get(name, "#555"), f"{name}: {value}", name,
+                               label=str(value)))
         chart.x_ticks.append(Tick(left + i * slot + slot / 2, name))
     return chart
 
@@ -132,16 +137,21 @@ def timeline(title: str, points: Sequence[tuple[datetime, Decimal]],
         _y_scale(chart, 0)
         return chart
     first, last = min(times).timestamp(), max(times).timestamp()
-    span = max(last - first, 1.0)
+    # At least a minute wide, centred: points seconds apart stay apart and off the axes.
+    span = max(last - first, MIN_SPAN_SECONDS)
+    first -= (span - (last - first)) / 2
     scale = _y_scale(chart, float(max((v for _, v in points), default=Decimal(0))))
 
     def x_of(at: datetime) -> float:
         return left + (right - left) * (at.timestamp() - first) / span
 
-    chart.line = " ".join(f"{x_of(t):.1f},{bottom - float(v) * scale:.1f}" for t, v in points)
+    chart.dots = [Mark(x_of(t), bottom - float(v) * scale, "#1565c0",
+                       f"{t:%Y-%m-%d %H:%M:%S} {v.normalize():f}") for t, v in sorted(points)]
+    chart.line = " ".join(f"{d.x:.1f},{d.y:.1f}" for d in chart.dots)
     chart.marks = [Mark(x_of(t), float(bottom), PALETTE.get(series, "#c62828"),
                         f"{t:%Y-%m-%d %H:%M:%S} {label}") for t, label, series in marks]
     for i in range(5):
         at = datetime.fromtimestamp(first + span * i / 4, tz=min(times).tzinfo)
-        chart.x_ticks.append(Tick(left + (right - left) * i / 4, f"{at:%m-%d %H:%M}"))
+        anchor = {0: "start", 4: "end"}.get(i, "middle")
+        chart.x_ticks.append(Tick(left + (right - left) * i / 4, f"{at:%m-%d %H:%M:%S}", anchor))
     return chart

@@ -54,7 +54,8 @@ def margin_history(session: Session, account_id: str, *, since: datetime | None 
         events = events.where(RiskMarginEvent.occurred_at < until)
     rows = list(session.scalars(query.order_by(RiskSnapshot.id.desc()).limit(limit + 1)))
     truncated = len(rows) > limit
-    rows = rows[:limit]
-    rows.reverse()
+    # Fetched by id (the index's order); shown by time: two recalculations racing may store
+    # their snapshots in the other order.
+    rows = sorted(rows[:limit], key=lambda r: (r.calculated_at, r.id))
     marks = list(session.scalars(events.order_by(RiskMarginEvent.occurred_at).limit(limit)))
     return History(rows, marks, truncated)
