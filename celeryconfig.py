@@ -95,6 +95,9 @@ beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 30.0},
     },
+    # Queue depths and outbox lag, once a minute, for the console's overview charts.
+    "sample-ops": {"task": "maintenance.sample_ops", "schedule": 60.0,
+                   "options": {"expires": 60.0}},
     # Margin-health snapshots past RISK_SNAPSHOT_RETENTION_DAYS (each account keeps its newest).
     "risk-prune-snapshots": {
         "task": "risk.prune_snapshots",

@@ -59,6 +59,12 @@ def test_pages_need_a_sign_in_and_the_cookie_is_strict(client: FlaskClient,
 
 
 def test_overview_draws_commands_per_status_with_data(console: Console, held: str) -> None:
+    from tasks.celery_app import celery_app  # noqa: PLC0415
+
+    # Beat's sampler, run by the worker twice: the queue and outbox lines get two points.
+    for _ in range(2):
+        sampled = celery_app.send_task("maintenance.sample_ops").get(timeout=30)
+        assert sampled["sampled"] is True and sampled["outbox_unsent"] > 0
     page = console.page("/console/overview?window=hour")
     chart = re.search(r'<svg id="commands-chart".*?</svg>', page, re.S)
     assert chart, "no commands chart on the overview"
@@ -73,6 +79,12 @@ def test_overview_draws_commands_per_status_with_data(console: Console, held: st
     assert queues and ">messages<" in queues.group(0)
     assert {"settlement", "risk", "batch"} <= set(re.findall(r'data-series="(\w+)"',
                                                               queues.group(0)))
+    history = re.search(r'<svg id="queue-history-chart".*?</svg>', page, re.S)
+    assert history and ">messages<" in history.group(0)
+    assert set(re.findall(r'<polyline class="series" data-series="(\w+)" points="[^" ]+ [^"]+"',
+                          history.group(0))) >= {"settlement", "risk", "batch"}
+    lag = re.search(r'<svg id="outbox-lag-chart".*?</svg>', page, re.S)
+    assert lag and 'data-series="outbox lag"' in lag.group(0) and ">seconds<" in lag.group(0)
     # No relay runs in these tests: the held command's acceptance event waits in the outbox.
     unsent = re.search(r'id="outbox-unsent">(\d+)<', page)
     assert unsent and int(unsent.group(1)) > 0

@@ -17,6 +17,8 @@ PALETTE: Mapping[str, str] = {
     "validated": "#42a5f5", "settling": "#7e57c2",
     "HEALTHY": "#2e7d32", "WARNING": "#f9a825", "MARGIN_CALL": "#ef6c00",
     "LIQUIDATION": "#c62828", "UNKNOWN": "#90a4ae",
+    "settlement": "#1565c0", "risk": "#ef6c00", "compliance": "#6a1b9a", "alerts": "#00838f",
+    "batch": "#558b2f", "outbox lag": "#c62828",
 }
 
 
@@ -57,6 +59,7 @@ class Chart:
     bars: list[Rect] = field(default_factory=list)
     line: str = ""  # an SVG polyline's points
     dots: list[Mark] = field(default_factory=list)  # the line's points, visible when close
+    polylines: list[tuple[str, str, str]] = field(default_factory=list)  # color, points, name
     marks: list[Mark] = field(default_factory=list)
     y_ticks: list[Tick] = field(default_factory=list)
     x_ticks: list[Tick] = field(default_factory=list)
@@ -69,7 +72,8 @@ class Chart:
 
     @property
     def has_data(self) -> bool:
-        return any(b.h > 0 for b in self.bars) or bool(self.line)
+        # Category bars of zero are data (labelled 0); a stacked bar of zero adds no rect.
+        return bool(self.bars or self.line or self.polylines)
 
 
 def _nice_max(value: float) -> float:
@@ -154,4 +158,29 @@ def timeline(title: str, points: Sequence[tuple[datetime, Decimal]],
         at = datetime.fromtimestamp(first + span * i / 4, tz=min(times).tzinfo)
         anchor = {0: "start", 4: "end"}.get(i, "middle")
         chart.x_ticks.append(Tick(left + (right - left) * i / 4, f"{at:%m-%d %H:%M:%S}", anchor))
+    return chart
+
+
+def lines(title: str, series: Mapping[str, Sequence[tuple[datetime, float]]], start: datetime,
+          end: datetime, *, y_unit: str, x_unit: str, y_format: str = "{:g}") -> Chart:
+    """One line per series over the fixed window [start, end]."""
+    chart = Chart(title, y_unit, x_unit)
+    left, _, right, bottom = chart.plot
+    scale = _y_scale(chart, max((v for pts in series.values() for _, v in pts), default=0.0),
+                     y_format)
+    span = max((end - start).total_seconds(), 1.0)
+
+    def x_of(at: datetime) -> float:
+        return left + (right - left) * (at - start).total_seconds() / span
+
+    for name, points in series.items():
+        if points:
+            color = PALETTE.get(name, "#555")
+            chart.polylines.append((color, " ".join(f"{x_of(t):.1f},{bottom - v * scale:.1f}"
+                                                    for t, v in points), name))
+    chart.legend = [(PALETTE.get(name, "#555"), name) for name in series]
+    for i in range(5):
+        at = start + (end - start) * i / 4
+        anchor = {0: "start", 4: "end"}.get(i, "middle")
+        chart.x_ticks.append(Tick(left + (right - left) * i / 4, f"{at:%H:%M}", anchor))
     return chart

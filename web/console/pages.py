@@ -16,7 +16,7 @@ from app.services.queries import commands, overview
 from app.services.queries import ledger as ledger_views
 from web.console import bp, charts
 from web.console.auth import requires
-from web.console.broker import queue_depths
+from web.console.broker import ops_charts, queue_depths
 from web.console.forms import arg_text, arg_time
 
 READ = "settlement:read"
@@ -53,6 +53,9 @@ def overview_page() -> str:
         if principal.allows("compliance:read"):
             shown["alerts"] = overview.open_alerts(session)
     if principal.allows("admin"):
+        now = datetime.now(UTC)
+        shown.update(ops_charts(settings.celery_broker_url, now - overview.WINDOWS[window][0],
+                                now))
         depths = queue_depths(settings.celery_broker_url)
         shown["depths"] = depths
         if depths is not None:
