@@ -56,6 +56,10 @@ def test_pages_need_a_sign_in_and_the_cookie_is_strict(client: FlaskClient,
     # Only the key id is kept, never the key's secret.
     assert api_keys["reader"].split("_", 2)[2] not in cookie
     assert "Overview" in console.page("/console/overview")
+    page = client.get("/console/overview")
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "style=" not in page.get_data(as_text=True)  # the CSP allows no inline style
 
 
 def test_overview_draws_commands_per_status_with_data(console: Console, held: str) -> None:

@@ -71,6 +71,7 @@ def test_the_console_charts_health_over_time_with_events_marked(
     assert ">health score<" in svg.group(0)
     risk = console.page("/console/risk")
     assert moved_account in risk  # among the accounts nearest to liquidation
+    assert "E+" not in risk  # scores in plain notation
     assert re.search(r'<rect class="bar" data-series="MARGIN_CALL"', risk)
 
 

@@ -68,6 +68,25 @@ def _guard() -> BaseResponse | None:
     return None
 
 
+# Everything the pages need comes from this origin; nothing may frame them, and what they show
+# (balances, reasons, raw messages) is not for caches.
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@bp.after_request
+def _secure_headers(response: BaseResponse) -> BaseResponse:
+    for name, value in _HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
 def _principal() -> Principal | None:
     key_id, issued = cookie.get("key_id"), cookie.get("issued")
     if not isinstance(key_id, str) or not isinstance(issued, (int, float)):

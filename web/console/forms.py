@@ -10,10 +10,11 @@ from flask import current_app, request, url_for
 
 from app.config import Settings
 from app.domain.money import format_amount
+from app.services.risk.views import plain
 from web.console import bp
 from web.query_args import arg_text, arg_time
 
-__all__ = ["amount", "arg_text", "arg_time", "next_url", "when"]
+__all__ = ["amount", "arg_text", "arg_time", "next_url", "number", "when"]
 
 
 @bp.app_template_global("next_url")
@@ -30,6 +31,12 @@ def amount(value: Decimal | None, asset: str | None) -> str:
         return ""
     settings: Settings = current_app.config["SETTINGS"]
     return format_amount(value, asset, settings.asset_decimals)
+
+
+@bp.app_template_filter("console_number")
+def number(value: Decimal | None) -> str:
+    """A derived figure (a health score) as the risk API writes it: never in exponent form."""
+    return plain(value) if value is not None else ""
 
 
 @bp.app_template_filter("console_time")
