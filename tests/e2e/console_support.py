@@ -100,3 +100,16 @@ def run_one_check(run_id: str, name: str) -> None:
 
     with unit_of_work() as session:
         reconciliation.run_check(session, run_id, name, datetime.now(UTC))
+
+
+def cancel_if_running(run_id: str) -> None:
+    """A planned run left running would count in every later test's batch figures."""
+    from app.domain.errors import Conflict  # noqa: PLC0415
+    from app.persistence.db import unit_of_work  # noqa: PLC0415
+    from app.services import batches  # noqa: PLC0415
+
+    try:
+        with unit_of_work() as session:
+            batches.cancel_batch(session, f"reconciliation:{run_id}", datetime.now(UTC))
+    except Conflict:
+        pass  # finished or cancelled already

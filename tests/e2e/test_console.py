@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask.testing import FlaskClient
@@ -15,6 +16,7 @@ from pydantic import SecretStr
 from tests.api import Api
 from tests.e2e.console_support import (
     Console,
+    cancel_if_running,
     held_command,
     planned_reconciliation,
     quarantined_task,
@@ -31,6 +33,20 @@ def console(client: FlaskClient, api_keys: dict[str, str]) -> Console:
     signed_in = Console(client)
     assert signed_in.sign_in(api_keys["admin"]).status_code == 302
     return signed_in
+
+
+@pytest.fixture
+def planned() -> Iterator[Callable[[], str]]:
+    """Planned reconciliation runs (they stay running), cancelled after the test."""
+    runs: list[str] = []
+
+    def plan() -> str:
+        runs.append(planned_reconciliation())
+        return runs[-1]
+
+    yield plan
+    for run_id in runs:
+        cancel_if_running(run_id)
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +171,9 @@ def _progress(page: str, run_id: str) -> tuple[str, str]:
     return status.group(1), value.group(1)
 
 
-def test_a_batch_progress_bar_moves_and_the_batch_is_cancelled(console: Console) -> None:
-    run_id = planned_reconciliation()
+def test_a_batch_progress_bar_moves_and_the_batch_is_cancelled(
+        console: Console, planned: Callable[[], str]) -> None:
+    run_id = planned()
     page = console.page("/console/batches")
     assert _progress(page, run_id) == ("running", "0")
     assert '<meta http-equiv="refresh"' in page  # a running batch refreshes the page
@@ -172,8 +189,8 @@ def test_a_batch_progress_bar_moves_and_the_batch_is_cancelled(console: Console)
     assert again.status_code == 302 and "already cancelled" in console.page("/console/batches")
 
 
-def test_a_key_without_admin_scope_does_not_see_admin_pages(client: FlaskClient,
-                                                            api_keys: dict[str, str]) -> None:
+def test_a_key_without_admin_scope_does_not_see_admin_pages(
+        client: FlaskClient, api_keys: dict[str, str], planned: Callable[[], str]) -> None:
     console = Console(client)
     console.sign_in(api_keys["reader"])
     overview = console.page("/console/overview")
@@ -183,14 +200,15 @@ def test_a_key_without_admin_scope_does_not_see_admin_pages(client: FlaskClient,
     for path in ("/console/dead-letters", "/console/batches", "/console/risk",
                  "/console/compliance"):
         assert "needs the scope" in console.page(path, status=403)
-    run_id = planned_reconciliation()
+    run_id = planned()
     denied = console.post(f"/console/batches/{run_id}/cancel", {},
                           token_from="/console/overview")
     assert denied.status_code == 403
 
 
-def test_a_post_without_the_csrf_token_is_refused(console: Console) -> None:
-    run_id = planned_reconciliation()
+def test_a_post_without_the_csrf_token_is_refused(console: Console,
+                                                  planned: Callable[[], str]) -> None:
+    run_id = planned()
     path = f"/console/batches/reconciliation:{run_id}/cancel"
     assert console.client.post(path).status_code == 400
     assert console.client.post(path, data={"csrf_token": "forged"}).status_code == 400

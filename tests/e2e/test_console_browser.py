@@ -16,6 +16,7 @@ from flask import Flask
 
 from tests.api import Api, unique
 from tests.e2e.console_support import (
+    cancel_if_running,
     held_command,
     planned_reconciliation,
     quarantined_task,
@@ -61,9 +62,10 @@ def test_console_in_a_browser(api_server: str, flask_app: Flask, api_keys: dict[
     letter_id = quarantined_task("browser-broken")
     run_id = planned_reconciliation()
     risk = Api(flask_app.test_client(), api_keys["risk"])
-    account = unique("browser-risk")
-    assert post_price(risk, "USDT", "130").status_code == 201
-    assert put_positions(risk, account, [{"asset": "USDT", "collateral": "10"},
+    # Not EUR or GBP: other tests rely on EUR staying unpriced and on who holds GBP.
+    account, coin = unique("browser-risk"), "USDT"
+    assert post_price(risk, coin, "130").status_code == 201
+    assert put_positions(risk, account, [{"asset": coin, "collateral": "10"},
                                          {"asset": "USD", "borrowed": "1000"}]).status_code == 200
     health_when(risk, account, "1300.00")
     shots: list[Path] = []
@@ -114,7 +116,9 @@ def test_console_in_a_browser(api_server: str, flask_app: Flask, api_keys: dict[
 
             page.goto(f"{api_server}/console/risk")
             assert page.locator("svg#bands-chart rect.bar[data-series=WARNING]").count() == 1
-            page.get_by_role("link", name=account).click()
+            page.fill("input[name=account_id]", account)
+            page.get_by_role("button", name="Margin health over time").click()
+            page.wait_for_url(f"**/console/risk/{account}")
             assert page.locator("svg#health-chart polyline.line").count() == 1
             shots.append(_shot(page, "07-risk-account"))
             page.goto(f"{api_server}/console/risk")
@@ -128,5 +132,6 @@ def test_console_in_a_browser(api_server: str, flask_app: Flask, api_keys: dict[
             assert "/console/sign-in" in page.url
         finally:
             browser.close()
+            cancel_if_running(run_id)
     assert all(s.stat().st_size > 0 for s in shots)
     print(f"\nconsole screenshots: {SCREENSHOTS}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from flask.testing import FlaskClient
@@ -19,18 +20,19 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def moved_account(flask_app: object, api_keys: dict[str, str], worker: Worker) -> str:
-    """An account taken HEALTHY → WARNING → MARGIN_CALL by EUR price moves."""
+    """An account taken HEALTHY → WARNING → MARGIN_CALL by USDT price moves (positions need a
+    known asset; other tests rely on EUR staying unpriced and on which accounts GBP moves)."""
     from flask import Flask  # noqa: PLC0415
 
     assert isinstance(flask_app, Flask)
     risk = Api(flask_app.test_client(), api_keys["risk"])
-    account = unique("history")
-    assert post_price(risk, "EUR", "200").status_code == 201
-    assert put_positions(risk, account, [{"asset": "EUR", "collateral": "10"},
+    account, coin = unique("history"), "USDT"
+    assert post_price(risk, coin, "200").status_code == 201
+    assert put_positions(risk, account, [{"asset": coin, "collateral": "10"},
                                          {"asset": "USD", "borrowed": "1000"}]).status_code == 200
     health_when(risk, account, "2000.00")
     for value, collateral in (("140", "1400.00"), ("120", "1200.00")):
-        assert post_price(risk, "EUR", value).status_code == 201
+        assert post_price(risk, coin, value).status_code == 201
         health_when(risk, account, collateral)
     return account
 
@@ -70,9 +72,10 @@ def test_the_console_charts_health_over_time_with_events_marked(
     assert svg.group(0).count('<g class="mark">') == 2
     assert ">health score<" in svg.group(0)
     risk = console.page("/console/risk")
-    assert moved_account in risk  # among the accounts nearest to liquidation
-    assert "E+" not in risk  # scores in plain notation
-    assert re.search(r'<rect class="bar" data-series="MARGIN_CALL"', risk)
+    assert re.search(r'<rect class="bar" data-series="MARGIN_CALL"[^>]*height="[1-9]', risk)
+    # The nearest to liquidation come lowest score first, in plain notation.
+    scores = [Decimal(s) for s in re.findall(r'<td class="num">([0-9.]+)</td>', risk)]
+    assert scores and scores == sorted(scores) and "E+" not in risk
 
 
 def test_snapshots_past_the_retention_are_pruned_but_the_newest_stays(
