@@ -44,6 +44,7 @@ lint: install
 
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/console_pages.py
 
 services-up: install
 	$(PY) scripts/devstack.py up --dir .fusion --env-file .fusion/env.sh

@@ -91,6 +91,15 @@ beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 30.0},
     },
+    # Queue depths and outbox lag, once a minute, for the console's overview charts.
+    "sample-ops": {"task": "maintenance.sample_ops", "schedule": 60.0,
+                   "options": {"expires": 60.0}},
+    # Margin-health snapshots past RISK_SNAPSHOT_RETENTION_DAYS (each account keeps its newest).
+    "risk-prune-snapshots": {
+        "task": "risk.prune_snapshots",
+        "schedule": crontab(hour=4, minute=30),
+        "options": {"expires": 3600},
+    },
     # Checks and screenings accepted but never sent (the send after commit was lost).
     "resend-pending-compliance": {
         "task": "compliance.resend_pending",

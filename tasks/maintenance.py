@@ -87,3 +87,22 @@ if get_settings().fusion_env == "test":
     def probe_locks(keys: list[int], pause_seconds: float) -> dict[str, Any]:
         fault_probes.lock_in_order([int(k) for k in keys], min(float(pause_seconds), 5.0))
         return {"retries": current_task.request.retries}
+
+@fusion_task("maintenance.sample_ops")
+def sample_ops() -> dict[str, Any]:
+    """One sample of queue depths and the outbox's lag for the console's overview charts."""
+    from app.config import WORKER_QUEUES  # noqa: PLC0415
+    from app.services import ops_history, ops_metrics  # noqa: PLC0415
+    from app.services.queries.overview import outbox_now  # noqa: PLC0415
+    from tasks.broker_client import broker_redis  # noqa: PLC0415
+
+    client = broker_redis()
+    if client is None:  # not a Redis broker: nowhere to keep samples
+        return {"sampled": False}
+    now = datetime.now(UTC)
+    with unit_of_work() as session:
+        outbox = outbox_now(session, now)
+    depths = ops_metrics.broker_figures(client, WORKER_QUEUES).queue_depth
+    ops_history.record(client, ops_history.Sample(now, depths, outbox.unsent,
+                                                  outbox.oldest_age_seconds))
+    return {"sampled": True, "queue_depth": depths, "outbox_unsent": outbox.unsent}

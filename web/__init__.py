@@ -40,6 +40,12 @@ def create_app(settings: Settings | None = None) -> Flask:
                   alerts.bp, batches.bp, openapi.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    from web.console import bp as console_bp  # noqa: PLC0415 - the operator console
+    app.register_blueprint(console_bp)
+    from web.routes.command_search import bp as command_search_bp  # noqa: PLC0415
+    app.register_blueprint(command_search_bp)
+    from web.routes.risk_history import bp as risk_history_bp  # noqa: PLC0415
+    app.register_blueprint(risk_history_bp)
 
     @app.errorhandler(ApiProblem)
     def _api_problem(exc: ApiProblem) -> Response:
