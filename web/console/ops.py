@@ -12,7 +12,7 @@ from app.domain.errors import DomainError
 from app.messaging.inbound import Undecodable
 from app.persistence.db import unit_of_work
 from app.services import batches, dead_letters
-from tasks.fleet_signals import send_replay
+from tasks.senders import send_replay
 from web.console import bp
 from web.console.auth import requires
 from web.console.forms import arg_text
