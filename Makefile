@@ -32,7 +32,7 @@ run: install
 	$(PY) scripts/run.py
 
 test: install
-	@bash scripts/ensure_chromium.sh
+	@bash scripts/ensure_test_tools.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install

@@ -1,6 +1,6 @@
 """Flower in headless Chromium: behind basic auth, it lists the running worker, shows a task
 that ran on it as succeeded, and its Broker tab shows the worker's queue with its depth. Needs
-Debian's chromium (scripts/ensure_chromium.sh, run by `make test`); skipped without it, except
+Debian's chromium (scripts/ensure_test_tools.sh, run by `make test`); skipped without it, except
 under CI=true, where it fails."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _need_chromium() -> Any:
     """The playwright sync API, or a skip (a failure under CI) saying what is missing."""
     missing = None
     if not CHROMIUM.exists():
-        missing = f"{CHROMIUM} is not installed (scripts/ensure_chromium.sh installs it)"
+        missing = f"{CHROMIUM} is not installed (scripts/ensure_test_tools.sh installs it)"
     try:
         from playwright import sync_api  # noqa: PLC0415 - an optional test dependency
     except ImportError:
