@@ -286,7 +286,7 @@ def ensure_redis(data_dir: Path) -> str:
         return _ensure_redis(data_dir)
 
 
-def _ensure_redis(data_dir: Path) -> str:
+def _ensure_redis(data_dir: Path, port: int | None = None) -> str:
     rdir = data_dir / "redis"
     rdir.mkdir(parents=True, exist_ok=True)
     port = _redis_running(data_dir)
@@ -300,7 +300,7 @@ def _ensure_redis(data_dir: Path) -> str:
         raise MissingBinary(REDIS_MISSING)
     pidfile, log = rdir / "redis.pid", rdir / "redis.log"
     pidfile.unlink(missing_ok=True)
-    port = free_port()
+    port = port or free_port()
     (data_dir / REDIS_STATE).write_text(json.dumps({"port": port, "dir": str(rdir)}))
     cmd = [server, "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
            "--save", "", "--appendonly", "no", "--dir", str(rdir),
@@ -359,6 +359,41 @@ def _stop_all(data_dir: Path, *, purge: bool) -> None:
         shutil.rmtree(data_dir / "redis", ignore_errors=True)
         for name in (PG_STATE, REDIS_STATE):
             (data_dir / name).unlink(missing_ok=True)
+
+
+def restart_redis(data_dir: Path) -> str:
+    """SIGKILL the private Redis (a crash: nothing is saved on the way down) and start it
+    again on the same port, so clients reconnect to the URL they have. For fault tests."""
+    data_dir = data_dir.resolve()
+    with _locked(data_dir):
+        state = _read_state(data_dir / REDIS_STATE)
+        pid = _redis_pid(data_dir / "redis")
+        if not state or not pid:
+            raise StartupError(f"no private Redis under {data_dir}")
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return _ensure_redis(data_dir, port=int(state["port"]))
+
+
+def restart_postgres(data_dir: Path, *, mode: str = "immediate") -> str:
+    """pg_ctl restart the private cluster on its port and settings; `immediate` is a crash
+    (no checkpoint, recovery from the WAL at start). For fault tests."""
+    data_dir = data_dir.resolve()
+    with _locked(data_dir):
+        state = _read_state(data_dir / PG_STATE)
+        if not state or not _pg_running(state):
+            raise StartupError(f"no private PostgreSQL running under {data_dir}")
+        base = Path(state["base"])
+        restart = [Path(state["bin"]) / "pg_ctl", "restart", "-m", mode, "-w",
+                   "-t", str(PG_START_TIMEOUT), "-D", base / "data", "-l", base / "postgres.log"]
+        done = _run_pg(restart, timeout=PG_START_TIMEOUT + 30)
+        if done.returncode:
+            raise StartupError(f"pg_ctl restart failed: {done.stderr}\n"
+                               f"{_tail(base / 'postgres.log')}")
+        return _pg_url(int(state["port"]))
 
 
 def status(data_dir: Path) -> dict[str, str | None]:
