@@ -479,6 +479,24 @@ def _stop_all(data_dir: Path, *, purge: bool) -> None:
             (data_dir / name).unlink(missing_ok=True)
 
 
+def restart_redis(data_dir: Path, *, fast_unsafe: bool | None = None) -> str:
+    """SIGKILL the private Redis (a crash: nothing is saved on the way down) and start it
+    again, on the same port when it is free, so clients reconnect to the URL they have. For
+    fault tests on their own data dir."""
+    data_dir = data_dir.resolve()
+    fast = fast_unsafe_requested() if fast_unsafe is None else fast_unsafe
+    with _locked(data_dir):
+        pid = _redis_pid(data_dir / "redis")
+        if not pid:
+            raise StartupError(f"no private Redis under {data_dir}")
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return _ensure_redis(data_dir, fast)
+
+
 def status(data_dir: Path) -> dict[str, str | None]:
     """URL of each private server that is up right now (None when it is not)."""
     data_dir = data_dir.resolve()

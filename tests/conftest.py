@@ -20,6 +20,16 @@ from tests.support import (
 )
 
 pytest_plugins = ["tests.pubsub_fixtures"]
+_TIERS = ("unit", "integration", "e2e", "fault")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test carries its tier's marker (its folder), so `-m unit` or
+    `-m "not fault and not slow"` selects tiers without a marker line in each file."""
+    for item in items:
+        tier = item.path.relative_to(ROOT / "tests").parts[0]
+        if tier in _TIERS:
+            item.add_marker(tier)
 
 # Short enough that the fault tests see a killed worker's messages redelivered within seconds;
 # the production default and its reasoning are in celeryconfig.py. A worker refuses to start
