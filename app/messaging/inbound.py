@@ -116,6 +116,11 @@ def dedup_key(event_type: str, data: Mapping[str, Any], attributes: Mapping[str,
 def decode(raw: bytes, attributes: Mapping[str, str], message_id: str) -> InboundEvent:
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise Undecodable("oversize", f"{len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    for name, value in attributes.items():
+        if "\x00" in name or "\x00" in value:
+            # Attributes become dedup keys and event sources: text PostgreSQL cannot store.
+            raise Undecodable("invalid_envelope",
+                              f"attribute {name!r} contains a NUL character (\\u0000)")
     fmt, event_type, data, envelope = _split(raw, attributes)
     model = PAYLOADS.get(event_type)
     if model is None:

@@ -18,7 +18,7 @@ from app.messaging.inbound import (
 )
 from app.messaging.routing import route
 from app.messaging.topology import BY_NAME, SUBSCRIPTIONS, TOPICS
-from tests.messages import FORMATS, address, approved, deployed, encode
+from tests.messages import FORMATS, address, approved, created, deployed, encode, released
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -206,3 +206,56 @@ def test_structured_refusals_name_their_reason(change: dict[str, Any], reason: s
         decode(*structured(event), "m")
     assert refused.value.reason == reason
     assert refused.value.detail
+
+
+NUL = "\x00"
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "EscrowDeployed": deployed(address(), "0xaa", "0xbb"),
+    "EscrowCreated": created(address(), "0xaa", "0xbb"),
+    "Approved": approved(address(), "0xaa"),
+    "EscrowReleased": released(address(), "0xbb"),
+    "EscrowRefunded": {"contract_address": address(), "payer": "0xaa", "amount": "1"},
+    "SettlementInitiated": {"command_id": "cmd-1", "status_reason": "ok",
+                            "occurred_at": "2026-11-28T00:00:00Z"},
+    "PriceUpdated": dict(PRICE, source="feed"),
+    "margin_call": {"event_id": "a-1", "event_type": "margin_call", "account_id": "acc-1",
+                    "status": "MARGIN_CALL", "severity": "high", "health_score": "20.5"},
+}
+
+
+def with_nul_in_each_text_field() -> list[tuple[str, str, dict[str, Any]]]:
+    cases = []
+    for event_type, data in EXAMPLES.items():
+        decode(*encode(event_type, data, "flat"), "m")  # the example itself is accepted
+        for field, value in data.items():
+            if isinstance(value, str) and field != "event_type":
+                cases.append((event_type, field, {**data, field: value[:2] + NUL + value[2:]}))
+        cases.append((event_type, "extra", {**data, "extra": {"notes": ["ok", "a" + NUL]}}))
+        cases.append((event_type, "key", {**data, "bad" + NUL + "key": 1}))
+    return cases
+
+
+@pytest.mark.parametrize(("event_type", "field", "data"), with_nul_in_each_text_field(),
+                         ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_nul_in_any_text_field_is_an_invalid_payload(
+        event_type: str, field: str, data: dict[str, Any], fmt: str) -> None:
+    raw, attributes = encode(event_type, data, fmt)
+    assert b"\\u0000" in raw  # JSON carries the NUL as an escape, valid JSON
+    with pytest.raises(Undecodable) as refused:
+        decode(raw, attributes, "m")
+    assert refused.value.reason == "invalid_payload"
+    assert "NUL" in refused.value.detail
+    assert NUL not in refused.value.detail  # the detail itself must be storable
+
+
+def test_a_nul_in_structured_data_or_any_attribute_is_refused() -> None:
+    with pytest.raises(Undecodable) as refused:
+        decode(*structured({**STRUCTURED, "data": {**PRICE, "source": NUL}}), "m")
+    assert refused.value.reason == "invalid_payload"
+    for name in ("ce-id", "ce-source", "ce-type", "event_id", "anything"):
+        raw, attributes = cloudevent()
+        attributes[name] = "x" + NUL
+        with pytest.raises(Undecodable) as refused:
+            decode(raw, attributes, "m")
+        assert (refused.value.reason, NUL in refused.value.detail) == ("invalid_envelope", False)
