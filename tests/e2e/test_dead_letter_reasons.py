@@ -5,12 +5,15 @@ bridge goes on with the next message instead of retrying it forever)."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from app.messaging.errors import MESSAGE_REASONS
 from app.persistence.db import unit_of_work
 from app.persistence.models import DeadLetter
 from tests.e2e.bridge_fixtures import publish
@@ -34,22 +37,61 @@ def cloudevent(data: dict[str, Any], **attributes: str | None) -> tuple[bytes, d
     return raw, attrs
 
 
-# (data, attributes, reason)
+def structured(event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    return json.dumps(event).encode(), {"content-type": "application/cloudevents+json"}
+
+
+APPROVED = approved(address(), "0x1")
+PRICE = {"asset_symbol": "ETH", "price_usd": "3000.10", "timestamp": "2026-11-28T00:00:00Z"}
+# (data, attributes, reason); each published on settlement.events.v1
 CASES: dict[str, tuple[bytes, dict[str, str], str]] = {
+    "oversize": (json.dumps({"pad": "x" * 300_000}).encode(), {"event_type": "Approved"},
+                 "oversize"),
+    "malformed json": (b"{oops", {"event_type": "Approved"}, "malformed_json"),
+    "not an object": (b"[1, 2]", {"event_type": "Approved"}, "not_an_object"),
+    "no event type": (json.dumps(APPROVED).encode(), {}, "no_event_type"),
+    "cloudevents 0.3": (*cloudevent(APPROVED, ce_specversion="0.3"), "unsupported_specversion"),
+    "no ce-id": (*cloudevent(APPROVED, ce_id=None), "invalid_envelope"),
+    "empty ce-source": (*cloudevent(APPROVED, ce_source=""), "invalid_envelope"),
+    "ce-time without offset": (*cloudevent(APPROVED, ce_time="2026-11-28T00:00:00"),
+                               "invalid_envelope"),
+    "structured without a source": (*structured({
+        "specversion": "1.0", "id": "s-1", "type": "Approved", "data": APPROVED}),
+        "invalid_envelope"),
+    "unknown event type": (b"{}", {"event_type": "EscrowTeleported"}, "unknown_event_type"),
+    "not routed here": (json.dumps(PRICE).encode(), {"event_type": "PriceUpdated"},
+                        "unknown_event_type"),
+    "wrong types": (json.dumps({"contract_address": 7, "approver": []}).encode(),
+                    {"event_type": "Approved"}, "invalid_payload"),
     "nul in a field": (json.dumps(approved(address(), "0x" + NUL)).encode(),
                        {"event_type": "Approved"}, "invalid_payload"),
-    "nul in an extra field": (*cloudevent({**approved(address(), "0x1"),
-                                           "memo": {"lines": ["a" + NUL]}}), "invalid_payload"),
-    "nul in an attribute": (*cloudevent(approved(address(), "0x1"), ce_source="src" + NUL),
-                            "invalid_envelope"),
+    "nul in an extra field": (*cloudevent({**APPROVED, "memo": {"lines": ["a" + NUL]}}),
+                              "invalid_payload"),
+    "nul in an attribute": (*cloudevent(APPROVED, ce_source="src" + NUL), "invalid_envelope"),
 }
+# unknown_subscription has a test of its own below: no subscription of the bridge lacks a route.
+UNKNOWN_SUBSCRIPTION = "unknown_subscription"
 
 
-def dead_letter(message_id: str) -> DeadLetter | None:
+def dead_letter(message_id: str, subscription: str = "settlement-events") -> DeadLetter | None:
     with unit_of_work() as session:
         return session.scalars(select(DeadLetter).where(
             DeadLetter.message_id == message_id,
-            DeadLetter.subscription == "settlement-events")).one_or_none()
+            DeadLetter.subscription == subscription)).one_or_none()
+
+
+def assert_announced(announcements: Observer, letter: DeadLetter, message_id: str) -> None:
+    [announced] = announcements.wait_for(
+        1, timeout=60, match=lambda m: isinstance(m.data, dict)
+        and m.data.get("dead_letter_id") == letter.id)
+    assert announced.attributes["ce-type"] == "message.dead_lettered"
+    assert (announced.data["reason"], announced.data["message_id"]) == (letter.reason,
+                                                                         message_id)
+
+
+def test_every_reason_of_the_bridge_is_exercised() -> None:
+    assert {reason for _, _, reason in CASES.values()} | {UNKNOWN_SUBSCRIPTION} == set(
+        MESSAGE_REASONS)
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +110,36 @@ def test_each_malformed_message_is_dead_lettered_with_its_reason_and_announced(
     letter = wait_for(lambda: dead_letter(message_id), what=f"dead letter for {case}")
     assert (letter.reason, letter.data) == (reason, data)
     assert letter.detail
-    [announced] = announcements.wait_for(
-        1, timeout=60, match=lambda m: isinstance(m.data, dict)
-        and m.data.get("dead_letter_id") == letter.id)
-    assert announced.attributes["ce-type"] == "message.dead_lettered"
-    assert (announced.data["reason"], announced.data["message_id"]) == (reason, message_id)
+    assert_announced(announcements, letter, message_id)
     assert bridge.process is not None and bridge.process.poll() is None
+
+
+def test_a_message_on_a_subscription_without_a_route_table_is_dead_lettered(
+        relay: ManagedProcess, announcements: Observer, worker: Any) -> None:
+    """A subscription someone attached to our topic that the route table does not know (a
+    bridge whose topology is older than the project's): the bridge's own callback, pulling it
+    from the emulator, dead-letters what arrives there."""
+    from app.config import get_settings  # noqa: PLC0415
+    from bridges.group_send import GroupSender  # noqa: PLC0415
+    from bridges.inbound import InboundHandler, celery_group_sender, inbox_recorder  # noqa: PLC0415
+    from bridges.pubsub import subscriber, subscription_path, topic_path  # noqa: PLC0415
+
+    settings = get_settings()
+    name = f"unrouted-{uuid.uuid4().hex[:8]}"
+    client = subscriber(settings)
+    path = subscription_path(settings, name)
+    client.create_subscription(request={"name": path,
+                                        "topic": topic_path(settings, SETTLEMENT_EVENTS)})
+    sender = GroupSender(celery_group_sender(), record_group=inbox_recorder(timedelta(minutes=1)))
+    stream = client.subscribe(path, callback=InboundHandler(name, sender))
+    try:
+        data, attributes = cloudevent(APPROVED)
+        [message_id] = publish(SETTLEMENT_EVENTS, [(data, attributes)])
+        letter = wait_for(lambda: dead_letter(message_id, name), what="dead letter")
+        assert (letter.reason, letter.data) == (UNKNOWN_SUBSCRIPTION, data)
+        assert_announced(announcements, letter, message_id)
+    finally:
+        stream.cancel()
+        sender.close()
+        client.delete_subscription(subscription=path)
+        client.close()

@@ -259,3 +259,15 @@ def test_a_nul_in_structured_data_or_any_attribute_is_refused() -> None:
         with pytest.raises(Undecodable) as refused:
             decode(raw, attributes, "m")
         assert (refused.value.reason, NUL in refused.value.detail) == ("invalid_envelope", False)
+
+
+def test_the_decoder_refuses_with_the_documented_reasons_only() -> None:
+    import re  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from app.messaging.errors import MESSAGE_REASONS  # noqa: PLC0415
+
+    package = Path(__file__).resolve().parents[2] / "app" / "messaging"
+    used = {m for f in package.glob("*.py")
+            for m in re.findall(r'Undecodable\(\s*"([a-z_]+)"', f.read_text())}
+    assert used == set(MESSAGE_REASONS)
