@@ -53,7 +53,8 @@ def inbox_recorder(resend_after: timedelta) -> RecordGroup:
 
 class InboundHandler:
     """The per-message callback for one subscription: route it, then hand it to the group
-    sender, which acks it once it is in the broker; an undecodable one is dead-lettered."""
+    sender, which acks it once it is in the inbox and the broker; an undecodable one is
+    dead-lettered."""
 
     def __init__(self, subscription: str, sender: GroupSender) -> None:
         self.subscription, self.sender = subscription, sender

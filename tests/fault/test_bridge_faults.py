@@ -18,7 +18,7 @@ from app.persistence.db import unit_of_work
 from app.persistence.models import DeadLetter, InboundEvent
 from tests.chain_effects import created_once
 from tests.e2e.bridge_fixtures import fresh_project, metric, publish, start_bridge
-from tests.messages import address, deployed, encode
+from tests.messages import address, dedup_key_of, deployed, encode
 from tests.support import Worker, devstack, wait_for
 
 pytestmark = pytest.mark.fault
@@ -53,7 +53,8 @@ def recorded(prefix: str) -> int:
     with unit_of_work() as session:
         return int(session.scalar(select(func.count()).select_from(InboundEvent).where(
             InboundEvent.consumer == "alerts",
-            InboundEvent.dedup_key.startswith(prefix + "-"))) or 0)
+            InboundEvent.dedup_key.startswith(dedup_key_of("cloudevents", prefix + "-"))))
+            or 0)
 
 
 @pytest.fixture
@@ -170,12 +171,14 @@ def test_killing_the_bridge_and_restarting_the_broker_mid_burst_applies_each_eve
     publish(SETTLEMENT_EVENTS, messages, project=env["PUBSUB_PROJECT_ID"])
     # No worker yet: every task the bridge acks waits in Redis, where the restart loses it.
     bridge = start_bridge(broker_env, tmp_path / "first.log")
-    wait_for(lambda: metric(port, "bridge_messages_enqueued") >= total // 2, timeout=120,
-             interval=0.2, what="part of the burst acked")
-    bridge.kill()
+    try:
+        wait_for(lambda: metric(port, "bridge_messages_enqueued") >= total // 2, timeout=120,
+                 interval=0.2, what="part of the burst acked")
+    finally:
+        bridge.kill()
     own_broker.stop()
     own_broker.start()
-    worker = Worker(broker_env, tmp_path / "worker.log", queues="settlement,risk").start()
+    worker = Worker(broker_env, tmp_path / "worker.log", queues="settlement,risk")
     second = start_bridge({**broker_env, "BRIDGE_METRICS_PORT": "0"}, tmp_path / "second.log")
     last_sweep = 0.0
 
@@ -187,11 +190,12 @@ def test_killing_the_bridge_and_restarting_the_broker_mid_burst_applies_each_eve
         return applied_once(contracts) == total
 
     try:
+        worker.start()
         wait_for(swept_and_done, timeout=300, interval=0.5,
                  what="every event applied after the broker restart")
     finally:
-        assert second.stop() == 0
         worker.stop()
+        assert second.stop() == 0
     assert created_once(contracts) == (total, {})
     assert resends(contracts) > 0, "nothing was lost in the restart: the test proved nothing"
     assert lettered("settlement-events") == 0
