@@ -16,10 +16,10 @@ from sqlalchemy import select
 from app.messaging.errors import MESSAGE_REASONS
 from app.persistence.db import unit_of_work
 from app.persistence.models import DeadLetter
-from tests.e2e.bridge_fixtures import publish
+from tests.e2e.bridge_fixtures import fresh_project, publish, start_bridge, start_relay
 from tests.messages import address, approved, encode
 from tests.pubsub_fixtures import Observer
-from tests.support import ManagedProcess, wait_for
+from tests.support import ManagedProcess, devstack, wait_for
 
 pytestmark = pytest.mark.e2e
 SETTLEMENT_EVENTS = "settlement.events.v1"
@@ -73,10 +73,17 @@ CASES: dict[str, tuple[bytes, dict[str, str], str]] = {
 UNKNOWN_SUBSCRIPTION = "unknown_subscription"
 
 
-def dead_letter(message_id: str, subscription: str = "settlement-events") -> DeadLetter | None:
+def probed(attributes: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """A unique attribute to find the letter by (message ids are the emulator's, and another
+    test may dead-letter the same body)."""
+    probe = uuid.uuid4().hex
+    return probe, {**attributes, "probe": probe}
+
+
+def dead_letter(probe: str, subscription: str = "settlement-events") -> DeadLetter | None:
     with unit_of_work() as session:
         return session.scalars(select(DeadLetter).where(
-            DeadLetter.message_id == message_id,
+            DeadLetter.attributes["probe"].astext == probe,
             DeadLetter.subscription == subscription)).one_or_none()
 
 
@@ -95,27 +102,54 @@ def test_every_reason_of_the_bridge_is_exercised() -> None:
 
 
 @pytest.fixture(scope="module")
-def announcements(pubsub_topology: list[str]) -> Iterator[Observer]:
-    observer = Observer("fusion.deadletter.v1")
+def project(bridge_env: dict[str, str]) -> str:
+    """A Pub/Sub project of this module's own: streams other modules' bridges closed moments
+    ago can hold (and time out) messages of the shared one in the emulator."""
+    return fresh_project("fusion-dl")
+
+
+@pytest.fixture(scope="module")
+def isolated(bridge_env: dict[str, str], project: str, worker: Any,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
+    """This module's bridge and outbox relay, on its own project."""
+    env = {**bridge_env, "PUBSUB_PROJECT_ID": project,
+           "BRIDGE_METRICS_PORT": str(devstack.free_port()),
+           "OUTBOX_METRICS_PORT": str(devstack.free_port())}
+    logs = tmp_path_factory.mktemp("dead-letter-reasons")
+    bridge = start_bridge(env, logs / "bridge.log")
+    try:
+        relay = start_relay(env, logs / "relay.log")
+    except BaseException:
+        bridge.stop()
+        raise
+    yield bridge
+    relay.stop()
+    bridge.stop()
+
+
+@pytest.fixture(scope="module")
+def announcements(project: str) -> Iterator[Observer]:
+    observer = Observer("fusion.deadletter.v1", project=project)
     yield observer
     observer.close()
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_each_malformed_message_is_dead_lettered_with_its_reason_and_announced(
-        bridge: ManagedProcess, relay: ManagedProcess, announcements: Observer,
-        case: str) -> None:
+        isolated: ManagedProcess, project: str, announcements: Observer, case: str) -> None:
     data, attributes, reason = CASES[case]
-    [message_id] = publish(SETTLEMENT_EVENTS, [(data, attributes)])
-    letter = wait_for(lambda: dead_letter(message_id), what=f"dead letter for {case}")
+    probe, attributes = probed(attributes)
+    [message_id] = publish(SETTLEMENT_EVENTS, [(data, attributes)], project=project)
+    letter = wait_for(lambda: dead_letter(probe), what=f"dead letter for {case}")
+    assert letter.message_id == message_id
     assert (letter.reason, letter.data) == (reason, data)
     assert letter.detail
     assert_announced(announcements, letter, message_id)
-    assert bridge.process is not None and bridge.process.poll() is None
+    assert isolated.process is not None and isolated.process.poll() is None
 
 
 def test_a_message_on_a_subscription_without_a_route_table_is_dead_lettered(
-        relay: ManagedProcess, announcements: Observer, worker: Any) -> None:
+        isolated: ManagedProcess, project: str, announcements: Observer) -> None:
     """A subscription someone attached to our topic that the route table does not know (a
     bridge whose topology is older than the project's): the bridge's own callback, pulling it
     from the emulator, dead-letters what arrives there."""
@@ -124,7 +158,7 @@ def test_a_message_on_a_subscription_without_a_route_table_is_dead_lettered(
     from bridges.inbound import InboundHandler, celery_group_sender, inbox_recorder  # noqa: PLC0415
     from bridges.pubsub import subscriber, subscription_path, topic_path  # noqa: PLC0415
 
-    settings = get_settings()
+    settings = get_settings().model_copy(update={"pubsub_project_id": project})
     name = f"unrouted-{uuid.uuid4().hex[:8]}"
     client = subscriber(settings)
     path = subscription_path(settings, name)
@@ -134,8 +168,9 @@ def test_a_message_on_a_subscription_without_a_route_table_is_dead_lettered(
     stream = client.subscribe(path, callback=InboundHandler(name, sender))
     try:
         data, attributes = cloudevent(APPROVED)
-        [message_id] = publish(SETTLEMENT_EVENTS, [(data, attributes)])
-        letter = wait_for(lambda: dead_letter(message_id, name), what="dead letter")
+        probe, attributes = probed(attributes)
+        [message_id] = publish(SETTLEMENT_EVENTS, [(data, attributes)], project=project)
+        letter = wait_for(lambda: dead_letter(probe, name), what="dead letter")
         assert (letter.reason, letter.data) == (UNKNOWN_SUBSCRIPTION, data)
         assert_announced(announcements, letter, message_id)
     finally:

@@ -38,6 +38,15 @@ def status(routed: Routed) -> tuple[str, int] | None:
     return None if row is None else (row.status, row.resends)
 
 
+def resent_count() -> int:
+    from app.services.ops_metrics import TASK_COUNTS_KEY, task_field  # noqa: PLC0415
+    from tasks.maintenance import INBOX_RESENT  # noqa: PLC0415
+
+    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    value = client.hget(TASK_COUNTS_KEY, task_field("settlement.apply_chain_event", INBOX_RESENT))
+    return int(value or 0)
+
+
 def lost_in_the_broker(group: Sequence[Routed], parking: str) -> None:
     """Send the group as the bridge does, to a queue nobody consumes, then delete that queue:
     Redis accepted every task (so the bridge acked) and then lost them, as a Redis without
@@ -62,7 +71,9 @@ def test_an_acked_message_whose_task_the_broker_lost_is_resent_and_applied_once(
     resend_inbox(datetime.now(UTC))
     assert status(routed) == ("received", 0)
     assert escrow_effects([contract])[contract] == (0, 0, 0)
+    counted = resent_count()
     assert resend_inbox(datetime.now(UTC) + AFTER * 2) >= 1
+    assert resent_count() > counted  # fusion_tasks_total{state="inbox_resent"}
     wait_for(lambda: escrow_effects([contract])[contract] == (1, 1, 1), timeout=30,
              what="the re-sent event applied")
     wait_for(lambda: status(routed) == ("processed", 1),
