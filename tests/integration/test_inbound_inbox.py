@@ -8,13 +8,14 @@ import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.messaging.routing import Routed, route
-from app.persistence.db import unit_of_work
+from app.persistence.db import get_engine, unit_of_work
 from app.persistence.inbox_store import InboxEntry
 from bridges.inbound import inbox_recorder
 from tasks.celery_app import send_routed_batch
@@ -93,7 +94,21 @@ def test_a_group_is_recorded_in_one_statement_even_with_a_message_twice(
     group = [route("settlement-events", *encode(
         "EscrowDeployed", deployed(c, address(), address()), "cloudevents"), f"m-{c}")
         for c in contracts]
-    inbox_recorder(AFTER)([*group, group[0]])
+    statements: list[tuple[str, bool]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+             executemany: bool) -> None:
+        statements.append((statement, executemany))
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        inbox_recorder(AFTER)([*group, group[0]])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # One INSERT carrying every row (the duplicate once), not an executemany of one per row.
+    inserts = [statement for statement, _ in statements if "inbound_inbox" in statement]
+    assert len(inserts) == 1 and inserts[0].count("%(dedup_key__") == len(group), statements
     assert all(inbox_row(r) is not None for r in group)
 
 
