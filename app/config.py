@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     celery_retry_backoff_max: int = Field(default=60, ge=1)
     command_sweep_after_seconds: int = Field(default=60, ge=1)
     command_sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    # An inbound message the bridge acked whose consumer has not applied it this long after
+    # it was sent (its task lost with a broker that did not persist it) is sent again.
+    inbox_resend_after_seconds: int = Field(default=60, ge=1)
     pubsub_project_id: str = "fusion-prime-local"
     pubsub_emulator_host: str | None = None
     fusion_api_port: int = Field(default=8000, ge=1, le=65535)

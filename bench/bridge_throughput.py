@@ -56,7 +56,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -844,11 +844,15 @@ def run_diagnostics(args: argparse.Namespace, stack: BridgeStack) -> dict[str, A
     from app.logs import bind, clear  # noqa: PLC0415
     from app.messaging.routing import route  # noqa: PLC0415
     from bridges.group_send import GroupSender  # noqa: PLC0415
-    from bridges.inbound import InboundHandler, celery_group_sender  # noqa: PLC0415
+    from bridges.inbound import (  # noqa: PLC0415
+        InboundHandler,
+        celery_group_sender,
+        inbox_recorder,
+    )
     from tasks.celery_app import producer_only, send_routed  # noqa: PLC0415
 
     producer_only()  # as the bridge process does
-    group = GroupSender(celery_group_sender())
+    group = GroupSender(celery_group_sender(), record_group=inbox_recorder(timedelta(minutes=1)))
     n = args.diag_messages
 
     def messages(tag: str) -> list[FakeMessage]:

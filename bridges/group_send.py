@@ -1,11 +1,14 @@
-"""Group send: Pub/Sub callbacks hand routed messages to one sender thread, which enqueues
-everything waiting in one broker round trip and then acks each message.
+"""Group send: Pub/Sub callbacks hand routed messages to one sender thread, which records
+everything waiting in the inbox (one PostgreSQL statement), enqueues it in one broker round
+trip and then acks each message.
 
-A message is acked only once its group is in the broker; when the group's send fails, every
-message in it is nacked (after a pause that grows with consecutive failures, so an outage
-slows the pull instead of spinning redeliveries). Delivery stays at-least-once; the broker
-sees one round trip and the process one busy thread per group instead of one of each per
-message competing for the GIL.
+A message is acked only once its group is in the inbox and in the broker: the broker may still
+lose a task (a Redis restart without persistence), and the inbox is what the sweeper re-sends
+it from. When either step fails, every message of the group is nacked (after a pause that
+grows with consecutive failures, so an outage slows the pull instead of spinning
+redeliveries). Delivery stays at-least-once; the database and the broker see one round trip
+each and the process one busy thread per group instead of one of each per message competing
+for the GIL.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from bridges import metrics
 log = get_logger(__name__)
 
 SendGroup = Callable[[Sequence[Routed]], None]
+# Makes the group durable (the inbox); raises if it may not all be stored.
+RecordGroup = Callable[[Sequence[Routed]], None]
 MAX_NACK_DELAY = 5.0
 
 
@@ -48,9 +53,10 @@ class SenderClosed(RuntimeError):
 
 
 class GroupSender:
-    def __init__(self, send_group: SendGroup, *, max_group: int = 500,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self._send_group, self._max_group, self._sleep = send_group, max_group, sleep
+    def __init__(self, send_group: SendGroup, *, record_group: RecordGroup,
+                 max_group: int = 500, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._send_group, self._record_group = send_group, record_group
+        self._max_group, self._sleep = max_group, sleep
         self._waiting: list[Pending] = []
         self._ready = threading.Condition()
         self._closed = False
@@ -95,21 +101,26 @@ class GroupSender:
         return self._thread.is_alive() or self._closed
 
     def _send(self, group: list[Pending]) -> None:
-        try:
-            self._send_group([p.routed for p in group])
-        except Exception as exc:  # broker down or refusing: Pub/Sub must redeliver
-            self.failures += 1
-            log.warning("bridge.enqueue_failed", error=type(exc).__name__, messages=len(group),
-                        message_ids=[p.message.message_id for p in group[:20]],
-                        consecutive_failures=self.failures)
-            self._sleep(min(MAX_NACK_DELAY, 0.1 * 2 ** min(self.failures, 6)))
-            for p in group:
-                metrics.NACKED.labels(p.subscription, "broker").inc()
-                p.message.nack()
-            return
+        routed = [p.routed for p in group]
+        for cause, step in (("database", self._record_group), ("broker", self._send_group)):
+            try:
+                step(routed)
+            except Exception as exc:  # store or broker down or refusing: Pub/Sub must redeliver
+                self._refuse(group, cause, exc)
+                return
         self.failures = 0
         now = time.monotonic()
         for p in group:
             p.message.ack()
             metrics.ENQUEUED.labels(p.subscription).inc()
             metrics.ENQUEUE_SECONDS.labels(p.subscription).observe(now - p.received_at)
+
+    def _refuse(self, group: list[Pending], cause: str, exc: Exception) -> None:
+        self.failures += 1
+        log.warning("bridge.enqueue_failed", error=type(exc).__name__, cause=cause,
+                    messages=len(group), message_ids=[p.message.message_id for p in group[:20]],
+                    consecutive_failures=self.failures)
+        self._sleep(min(MAX_NACK_DELAY, 0.1 * 2 ** min(self.failures, 6)))
+        for p in group:
+            metrics.NACKED.labels(p.subscription, cause).inc()
+            p.message.nack()

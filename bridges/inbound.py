@@ -1,22 +1,24 @@
 """The inbound relay: Pub/Sub subscriptions → Celery queues, acking only what is durable.
 
-A message is acked after the broker accepted its task (bridges/group_send.py), or after it was
-stored as a dead letter with its reason. Anything else (broker or database down, the bridge
-stopping) is nacked, so Pub/Sub redelivers it.
+A message is acked after it is in the inbox and the broker accepted its task
+(bridges/group_send.py), or after it was stored as a dead letter with its reason. Anything else
+(broker or database down, the bridge stopping) is nacked, so Pub/Sub redelivers it.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from app.logs import bind, clear, get_logger
 from app.messaging.inbound import Undecodable
-from app.messaging.routing import route
+from app.messaging.routing import Routed, route
 from app.persistence.db import unit_of_work
-from app.services import dead_letters
+from app.services import dead_letters, inbox
 from bridges import metrics
-from bridges.group_send import GroupSender, Pending, SenderClosed, SendGroup
+from bridges.group_send import GroupSender, Pending, RecordGroup, SenderClosed, SendGroup
 
 log = get_logger(__name__)
 
@@ -39,9 +41,20 @@ def celery_group_sender() -> SendGroup:
     return send_routed_batch
 
 
+def inbox_recorder(resend_after: timedelta) -> RecordGroup:
+    """Record a group in the inbox in one transaction; raises if PostgreSQL did not take it."""
+
+    def record(group: Sequence[Routed]) -> None:
+        with unit_of_work() as session:
+            inbox.record_received(session, group, datetime.now(UTC), resend_after)
+
+    return record
+
+
 class InboundHandler:
     """The per-message callback for one subscription: route it, then hand it to the group
-    sender, which acks it once it is in the broker; an undecodable one is dead-lettered."""
+    sender, which acks it once it is in the inbox and the broker; an undecodable one is
+    dead-lettered."""
 
     def __init__(self, subscription: str, sender: GroupSender) -> None:
         self.subscription, self.sender = subscription, sender

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from datetime import timedelta
 from typing import Any
 
 from app.config import Settings
@@ -11,7 +12,7 @@ from app.logs import configure_logging, get_logger
 from app.messaging.topology import SUBSCRIPTIONS
 from bridges import metrics
 from bridges.group_send import GroupSender, SendGroup
-from bridges.inbound import InboundHandler, celery_group_sender
+from bridges.inbound import InboundHandler, celery_group_sender, inbox_recorder
 
 log = get_logger(__name__)
 
@@ -45,7 +46,9 @@ def run_inbound(settings: Settings, send_group: SendGroup | None = None) -> int:
         max_duration_per_lease_extension=settings.bridge_lease_extension_seconds)
     # Every subscription's callbacks hand their messages to one group sender: one Redis round
     # trip for whatever arrived while the previous one was in flight.
-    sender = GroupSender(send_group or celery_group_sender())
+    sender = GroupSender(send_group or celery_group_sender(),
+                         record_group=inbox_recorder(
+                             timedelta(seconds=settings.inbox_resend_after_seconds)))
     futures = {
         s.name: client.subscribe(subscription_path(settings, s.name),
                                  callback=InboundHandler(s.name, sender), flow_control=flow,

@@ -13,6 +13,7 @@ from app.config import get_settings
 from app.persistence.db import unit_of_work
 from app.services.alerts import deliveries, fanout
 from tasks.celery_app import celery_app, fusion_task
+from tasks.inbound import inbound_unit_of_work
 
 
 def _now() -> datetime:
@@ -30,7 +31,7 @@ def send_deliveries(sends: Iterable[tuple[str, str]]) -> int:
 
 @fusion_task("alerts.handle_margin_event")
 def handle_margin_event(event: dict[str, Any], message_id: str | None = None) -> dict[str, Any]:
-    with unit_of_work() as session:
+    with inbound_unit_of_work(event) as session:
         result = fanout.accept(session, event, _now())
     return {"dedup_key": event["dedup_key"], "outcome": result.outcome,
             "sent": send_deliveries(result.sends)}

@@ -13,14 +13,19 @@ from celery import current_task
 from app.config import get_settings
 from app.persistence import fault_probes
 from app.persistence.db import ping, unit_of_work
+from app.services import inbox
 from app.services.commands import sweep_stuck_commands
+from tasks import task_metrics
 from tasks.celery_app import fusion_task
-from tasks.senders import send_command_task
+from tasks.senders import send_command_task, send_routed
+
+INBOX_RESENT = "inbox_resent"
 
 
 @fusion_task("maintenance.sweep_commands")
 def sweep_commands(enqueued_after: float | None = None) -> dict[str, Any]:
-    """Re-send commands accepted but never run; enqueue only after the sweep commits.
+    """Re-send commands accepted but never run, and inbound events acked but never applied;
+    enqueue only after the sweep commits.
 
     Beat sends it bare: commands waiting longer than COMMAND_SWEEP_AFTER_SECONDS. A worker
     that reconnects to the broker sends it with `enqueued_after` (a Unix time shortly before
@@ -35,7 +40,19 @@ def sweep_commands(enqueued_after: float | None = None) -> dict[str, Any]:
         stuck = sweep_stuck_commands(session, now, bound, enqueued_after=since)
     for command_id, task_name in stuck:
         send_command_task(task_name, command_id)
-    return {"resent": len(stuck)}
+    return {"resent": len(stuck), "inbox_resent": resend_inbox(datetime.now(UTC))}
+
+
+def resend_inbox(now: datetime) -> int:
+    """Send again the task of every inbox row its consumer has not processed in time."""
+    after = timedelta(seconds=get_settings().inbox_resend_after_seconds)
+    with unit_of_work() as session:
+        due = inbox.due_for_resend(session, now, after)
+    for routed in due:
+        send_routed(routed)
+        # fusion_tasks_total{state="inbox_resent"}: tasks a broker lost, or that failed.
+        task_metrics.count(routed.task_name, INBOX_RESENT)
+    return len(due)
 
 
 @fusion_task("maintenance.noop")

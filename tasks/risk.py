@@ -16,6 +16,7 @@ from app.logs import get_logger
 from app.persistence.db import unit_of_work
 from app.services.risk import batch, calculations, escrows, margin, prices
 from tasks.celery_app import TRANSIENT_DB_ERRORS, celery_app, fusion_task
+from tasks.inbound import inbound_unit_of_work, mark_refused
 
 log = get_logger(__name__)
 # While a batch for the asset still runs, its queued recompute waits this long between looks;
@@ -68,9 +69,10 @@ def dispatch_chunks(batch_id: str, chunk_nos: Iterable[int], queue: str | None =
 @fusion_task("risk.apply_price")
 def apply_price(event: dict[str, Any], message_id: str | None = None) -> dict[str, Any]:
     try:
-        with unit_of_work() as session:
+        with inbound_unit_of_work(event) as session:
             outcome = prices.record_price_event(session, event["data"], _now())
     except DomainError as refusal:  # a tick from the future: refusing it again will not help
+        mark_refused(event)
         return {"dedup_key": event["dedup_key"], "outcome": "rejected", "reason": refusal.code}
     if outcome.recompute_seq is not None:
         send_asset_recompute(outcome.asset, outcome.recompute_seq)
@@ -92,7 +94,7 @@ def recompute_asset(self: Task, asset: str, seq: int | None = None) -> dict[str,
 @fusion_task("risk.apply_escrow_event")
 def apply_escrow_event(event: dict[str, Any], message_id: str | None = None) -> dict[str, Any]:
     settings = get_settings()
-    with unit_of_work() as session:
+    with inbound_unit_of_work(event) as session:
         outcome = escrows.apply_escrow_event(session, event, _now(), settings.asset_decimals,
                                              settings.chain_escrow_asset)
     if outcome.account_id is not None:

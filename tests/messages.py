@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 FORMATS = ("cloudevents", "flat", "event_name")
+SOURCE = "tests"  # ce-source of the CloudEvents built here
 
 
 def encode(event_type: str, data: dict[str, Any], fmt: str,
@@ -14,7 +15,7 @@ def encode(event_type: str, data: dict[str, Any], fmt: str,
     """(body, attributes) of one event in the given format."""
     if fmt == "cloudevents":
         attributes = {"ce-specversion": "1.0", "ce-type": event_type,
-                      "ce-id": event_id or str(uuid.uuid4()), "ce-source": "tests",
+                      "ce-id": event_id or str(uuid.uuid4()), "ce-source": SOURCE,
                       "ce-time": "2026-11-28T00:00:00Z", "content-type": "application/json"}
         return json.dumps(data).encode(), attributes
     if fmt == "flat":
@@ -27,6 +28,12 @@ def encode(event_type: str, data: dict[str, Any], fmt: str,
     args = {k: v for k, v in data.items() if k not in envelope}
     body = {"event_name": event_type, "args": args, **envelope}
     return json.dumps(body).encode(), ({"event_id": event_id} if event_id else {})
+
+
+def dedup_key_of(fmt: str, event_id: str) -> str:
+    """The dedup key `encode(..., fmt, event_id=event_id)` gives an event without chain facts:
+    a CloudEvent's is its source and id (DOMAIN.md §1)."""
+    return f"{SOURCE}:{event_id}" if fmt == "cloudevents" else event_id
 
 
 def address() -> str:

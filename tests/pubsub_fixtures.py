@@ -80,11 +80,13 @@ class Observer:
     """A temporary ordered subscription on a topic, pulled (and acked) by a background thread,
     so messages are recorded in delivery order with their receipt time."""
 
-    def __init__(self, topic: str, settings: Any = None) -> None:
+    def __init__(self, topic: str, project: str | None = None) -> None:
         from app.config import get_settings  # noqa: PLC0415
         from bridges.pubsub import subscriber, subscription_path, topic_path  # noqa: PLC0415
 
-        settings = settings or get_settings()
+        settings = get_settings()
+        if project is not None:
+            settings = settings.model_copy(update={"pubsub_project_id": project})
         self.client = subscriber(settings)
         self.path = subscription_path(settings, f"observe-{uuid.uuid4().hex[:10]}")
         self.client.create_subscription(request={

@@ -1,5 +1,7 @@
 """Typed payloads of the inbound event types (DOMAIN.md §1). Extra fields are kept, not refused:
-producers add fields over time, and the raw event is stored anyway."""
+producers add fields over time, and the raw event is stored anyway. No text anywhere in a
+payload (a field, an extra field, a key, a nested value) may hold a NUL: PostgreSQL's text and
+jsonb cannot store one, and a message that fails at every insert would be retried forever."""
 
 from __future__ import annotations
 
@@ -24,8 +26,36 @@ PlainDecimal = Annotated[str, StringConstraints(pattern=r"^(0|[1-9]\d{0,19})(\.\
 ZERO_ADDRESS = "0x" + "0" * 40
 
 
+def nul_at(value: Any, path: str = "") -> str | None:
+    """Where the first NUL character in a JSON value is (a dotted path), or None."""
+    if isinstance(value, str):
+        return (path or "(value)") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here
+            found = nul_at(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for n, item in enumerate(value):
+            found = nul_at(item, f"{path}[{n}]")
+            if found is not None:
+                return found
+    return None
+
+
 class Payload(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        where = nul_at(data)
+        if where is not None:
+            raise ValueError(f"{where!r} contains a NUL character (\\u0000)")
+        return data
 
 
 class ChainFacts(Payload):

@@ -17,13 +17,26 @@ class Routed:
     task_id: str
     event: dict[str, Any]
 
+    @property
+    def subscription(self) -> str:
+        return str(self.event["subscription"])
+
+    @property
+    def dedup_key(self) -> str:
+        return str(self.event["dedup_key"])
+
+
+def task_id_of(subscription: str, dedup_key: str) -> str:
+    """The same event on another subscription (settlement-events and risk-events share a
+    topic) is another task."""
+    return f"{subscription}/{dedup_key}"
+
 
 def route(subscription: str, raw: bytes, attributes: Mapping[str, str],
           message_id: str) -> Routed:
     """Decode and route, or raise Undecodable with the reason for the dead-letter store.
 
-    The task id is the subscription and the event's dedup key: the same event on another
-    subscription (settlement-events and risk-events share a topic) is another task.
+    The event carries its subscription, so its consumer can mark its inbox row processed.
     """
     config = BY_NAME.get(subscription)
     if config is None:
@@ -33,5 +46,12 @@ def route(subscription: str, raw: bytes, attributes: Mapping[str, str],
     if task_name is None:
         raise Undecodable("unknown_event_type",
                           f"{event.event_type!r} is not routed on {subscription}")
-    return Routed(task_name, config.queue, f"{subscription}/{event.dedup_key}",
-                  event.model_dump(mode="json"))
+    return Routed(task_name, config.queue, task_id_of(subscription, event.dedup_key),
+                  {**event.model_dump(mode="json"), "subscription": subscription})
+
+
+def route_again(task_name: str, event: dict[str, Any]) -> Routed:
+    """The task of an event routed before (kept in the inbox), to send it once more."""
+    subscription = str(event["subscription"])
+    return Routed(task_name, BY_NAME[subscription].queue,
+                  task_id_of(subscription, str(event["dedup_key"])), event)

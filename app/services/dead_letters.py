@@ -37,10 +37,14 @@ class TaskResend:
 
 def store(session: Session, *, subscription: str, message_id: str | None, data: bytes,
           attributes: Mapping[str, str], reason: str, detail: str) -> DeadLetter:
-    """Keep the message whole and announce it on fusion.deadletter.v1 (through the outbox)."""
+    """Keep the message whole and announce it on fusion.deadletter.v1 (through the outbox).
+    The body is kept byte for byte; a NUL in an attribute or the detail, which PostgreSQL's
+    text and jsonb cannot hold, is stored as U+FFFD (the letter must be storable, or the
+    message would be redelivered forever)."""
+    attributes = {_storable(k): _storable(v) for k, v in attributes.items()}
     letter = DeadLetter(subscription=subscription, message_id=message_id, data=data,
-                        attributes=dict(attributes), reason=reason, detail=detail[:2000],
-                        replay_count=0)
+                        attributes=attributes, reason=reason,
+                        detail=_storable(detail[:2000]), replay_count=0)
     session.add(letter)
     session.flush()
     record_event(session, topic=DEAD_LETTER, event_type="message.dead_lettered",
@@ -50,6 +54,10 @@ def store(session: Session, *, subscription: str, message_id: str | None, data: 
                        "attributes": dict(attributes),
                        "data_base64": base64.b64encode(data[:65536]).decode()})
     return letter
+
+
+def _storable(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
 
 
 def quarantine_task(session: Session, *, queue: str, task_id: str, task_name: str,

@@ -17,7 +17,16 @@ from app.persistence.models import DeadLetter, EscrowRecord, InboundEvent
 from tests.api import Api, unique
 from tests.e2e.bridge_fixtures import health, metric, publish
 from tests.integration.conftest import count, posted
-from tests.messages import FORMATS, address, approved, created, deployed, encode, released
+from tests.messages import (
+    FORMATS,
+    address,
+    approved,
+    created,
+    dedup_key_of,
+    deployed,
+    encode,
+    released,
+)
 from tests.support import ManagedProcess, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +69,8 @@ def test_settlement_statuses_and_margin_alerts_are_recorded(bridge: ManagedProce
              "status": "MARGIN_CALL", "severity": "high", "health_score": "20.5"}
     publish(SETTLEMENT_EVENTS, [encode("SettlementConfirmed", status, fmt, event_id=event_id)])
     publish("alerts.margin.v1", [encode("margin_call", alert, fmt, event_id=event_id + "-alert")])
-    for key, consumer in ((event_id, "settlement"), (event_id + "-alert", "alerts")):
+    for key, consumer in ((dedup_key_of(fmt, event_id), "settlement"),
+                          (dedup_key_of(fmt, event_id + "-alert"), "alerts")):
         wait_for(lambda k=key, c=consumer: count(
             InboundEvent, InboundEvent.dedup_key == k, InboundEvent.consumer == c) == 1,
             what=f"{consumer} recorded {key}")

@@ -248,10 +248,7 @@ def _restart_postgres(stack: Stack) -> None:
 
 
 def test_chaos_under_load_loses_and_doubles_nothing(stack: Stack) -> None:
-    from app.config import get_settings  # noqa: PLC0415
-
-    results = Observer("settlement.results.v1", get_settings().model_copy(
-        update={"pubsub_project_id": stack.env["PUBSUB_PROJECT_ID"]}))
+    results = Observer("settlement.results.v1", project=stack.env["PUBSUB_PROJECT_ID"])
     accounts = [f"chaos-{uuid.uuid4().hex[:6]}-{i}" for i in range(ACCOUNTS)]
     _fund(stack, accounts)
     load = Load(stack, accounts)

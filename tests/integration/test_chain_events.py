@@ -111,7 +111,7 @@ def test_settlement_status_events_are_recorded_and_routed_to_risk_too(worker: Wo
     raw, attributes = encode("SettlementFailed", data, "cloudevents", event_id="sf-1")
     risk_task = send_routed(route("risk-events", raw, attributes, "m"))
     assert outcome(risk_task) == "recorded"
-    wait_for(lambda: count(InboundEvent, InboundEvent.dedup_key == "sf-1") == 2,
+    wait_for(lambda: count(InboundEvent, InboundEvent.dedup_key == "tests:sf-1") == 2,
              what="both consumers recorded")
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from app.messaging.routing import Routed
-from bridges.group_send import GroupSender, Pending, SenderClosed
+from bridges.group_send import GroupSender, Pending, RecordGroup, SenderClosed, SendGroup
 
 
 @dataclass
@@ -52,6 +52,27 @@ class Broker:
             raise ConnectionError("broker down")
 
 
+class Inbox:
+    """Records each group it keeps; `fail` makes it refuse them (PostgreSQL down)."""
+
+    def __init__(self, broker: Broker | None = None, *, fail: bool = False) -> None:
+        self.groups: list[list[str]] = []
+        self.broker, self.fail = broker, fail
+
+    def __call__(self, group: Sequence[Routed]) -> None:
+        if self.broker is not None:
+            # The inbox row comes first: the broker must not hold a task the inbox lacks.
+            assert len(self.broker.groups) == len(self.groups)
+        self.groups.append([r.task_id for r in group])
+        if self.fail:
+            raise ConnectionError("database down")
+
+
+def sender_for(broker: SendGroup, inbox: RecordGroup | None = None, **options: object
+               ) -> GroupSender:
+    return GroupSender(broker, record_group=inbox or Inbox(), **options)  # type: ignore[arg-type]
+
+
 def settled(messages: list[Pending], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -67,7 +88,7 @@ def outcome(p: Pending) -> str | None:
 
 def test_messages_waiting_while_the_broker_is_busy_go_in_one_group() -> None:
     broker = Broker()
-    sender = GroupSender(broker)
+    sender = sender_for(broker)
     first, rest = pending(0), [pending(n) for n in range(1, 9)]
     sender.submit(first)
     assert broker.busy.wait(5)
@@ -83,7 +104,7 @@ def test_messages_waiting_while_the_broker_is_busy_go_in_one_group() -> None:
 
 def test_a_group_is_never_larger_than_max_group() -> None:
     broker = Broker()
-    sender = GroupSender(broker, max_group=3)
+    sender = sender_for(broker, max_group=3)
     sender.submit(pending(0))
     assert broker.busy.wait(5)
     later = [pending(n) for n in range(1, 8)]
@@ -99,7 +120,7 @@ def test_every_message_of_a_failed_group_is_nacked_after_a_pause() -> None:
     broker = Broker(fail=True)
     broker.release.set()
     pauses: list[float] = []
-    sender = GroupSender(broker, sleep=pauses.append)
+    sender = sender_for(broker, sleep=pauses.append)
     batch = [pending(n) for n in range(5)]
     for p in batch:
         sender.submit(p)
@@ -113,7 +134,7 @@ def test_every_message_of_a_failed_group_is_nacked_after_a_pause() -> None:
 
 def test_close_sends_and_acks_what_is_waiting_then_refuses_more() -> None:
     broker = Broker()
-    sender = GroupSender(broker)
+    sender = sender_for(broker)
     sender.submit(pending(0))
     assert broker.busy.wait(5)
     waiting = pending(1)
@@ -136,7 +157,7 @@ def test_an_error_while_settling_a_group_does_not_stop_the_sender() -> None:
 
     broker = Broker()
     broker.release.set()
-    sender = GroupSender(broker)
+    sender = sender_for(broker)
     bad = pending(0)
     bad = Pending(bad.routed, Unackable("m-0"), bad.subscription, bad.received_at)
     sender.submit(bad)
@@ -148,3 +169,35 @@ def test_an_error_while_settling_a_group_does_not_stop_the_sender() -> None:
     assert outcome(later) == "ack"
     assert sender.alive
     sender.close()
+
+
+def test_a_group_goes_to_the_inbox_before_the_broker() -> None:
+    broker = Broker()
+    broker.release.set()
+    inbox = Inbox(broker)
+    sender = sender_for(broker, inbox)
+    batch = [pending(n) for n in range(4)]
+    for p in batch:
+        sender.submit(p)
+    assert settled(batch)
+    sender.close()
+    assert all(outcome(p) == "ack" for p in batch)
+    ids = [f"t-{n}" for n in range(4)]
+    assert sorted(t for g in inbox.groups for t in g) == ids
+    assert sorted(t for g in broker.groups for t in g) == ids
+
+
+def test_with_the_inbox_down_nothing_is_sent_and_every_message_is_nacked() -> None:
+    broker = Broker()
+    broker.release.set()
+    inbox = Inbox(fail=True)
+    pauses: list[float] = []
+    sender = sender_for(broker, inbox, sleep=pauses.append)
+    batch = [pending(n) for n in range(5)]
+    for p in batch:
+        sender.submit(p)
+    assert settled(batch)
+    sender.close()
+    assert all(outcome(p) == "nack" for p in batch)
+    assert broker.groups == []  # never acked (nor sent) without its inbox row
+    assert sender.failures == len(inbox.groups) and pauses

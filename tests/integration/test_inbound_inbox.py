@@ -1,0 +1,134 @@
+"""The inbound inbox: a message the bridge acked whose task the broker then lost is sent again
+from PostgreSQL by the sweeper, and applied exactly once."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import event, select
+
+from app.messaging.routing import Routed, route
+from app.persistence.db import get_engine, unit_of_work
+from app.persistence.inbox_store import InboxEntry
+from bridges.inbound import inbox_recorder
+from tasks.celery_app import send_routed_batch
+from tasks.maintenance import resend_inbox
+from tests.chain_effects import escrow_effects
+from tests.messages import address, deployed, encode
+from tests.support import Worker, drain, wait_for
+
+AFTER = timedelta(seconds=60)
+
+
+def inbox_row(routed: Routed) -> InboxEntry | None:
+    with unit_of_work() as session:
+        return session.scalars(select(InboxEntry).where(
+            InboxEntry.subscription == routed.subscription,
+            InboxEntry.dedup_key == routed.dedup_key)).one_or_none()
+
+
+def status(routed: Routed) -> tuple[str, int] | None:
+    row = inbox_row(routed)
+    return None if row is None else (row.status, row.resends)
+
+
+def resent_count() -> int:
+    from app.services.ops_metrics import TASK_COUNTS_KEY, task_field  # noqa: PLC0415
+    from tasks.maintenance import INBOX_RESENT  # noqa: PLC0415
+
+    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    value = client.hget(TASK_COUNTS_KEY, task_field("settlement.apply_chain_event", INBOX_RESENT))
+    return int(value or 0)
+
+
+def lost_in_the_broker(group: Sequence[Routed], parking: str) -> None:
+    """Send the group as the bridge does, to a queue nobody consumes, then delete that queue:
+    Redis accepted every task (so the bridge acked) and then lost them, as a Redis without
+    persistence does when it restarts."""
+    send_routed_batch([dataclasses.replace(r, queue=parking) for r in group])
+    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    assert client.llen(parking) == len(group)
+    client.delete(parking)
+
+
+def test_an_acked_message_whose_task_the_broker_lost_is_resent_and_applied_once(
+        worker: Worker) -> None:
+    contract = address()
+    data, attributes = encode("EscrowDeployed", deployed(contract, address(), address()),
+                              "cloudevents")
+    routed = route("settlement-events", data, attributes, f"m-{uuid.uuid4().hex}")
+    inbox_recorder(AFTER)([routed])
+    lost_in_the_broker([routed], f"lost-{uuid.uuid4().hex[:8]}")
+    assert status(routed) == ("received", 0)
+
+    # Not yet due: nothing is sent while the first send may still be on its way.
+    resend_inbox(datetime.now(UTC))
+    assert status(routed) == ("received", 0)
+    assert escrow_effects([contract])[contract] == (0, 0, 0)
+    counted = resent_count()
+    assert resend_inbox(datetime.now(UTC) + AFTER * 2) >= 1
+    assert resent_count() > counted  # fusion_tasks_total{state="inbox_resent"}
+    wait_for(lambda: escrow_effects([contract])[contract] == (1, 1, 1), timeout=30,
+             what="the re-sent event applied")
+    wait_for(lambda: status(routed) == ("processed", 1),
+             what="the inbox row processed with the effect")
+    # A late duplicate (Pub/Sub redelivered the message) and a second sweep change nothing.
+    inbox_recorder(AFTER)([routed])
+    send_routed_batch([routed])
+    resend_inbox(datetime.now(UTC) + timedelta(days=1))
+    drain(("settlement",))
+    assert escrow_effects([contract])[contract] == (1, 1, 1)
+    assert status(routed) == ("processed", 1)
+
+
+def test_a_group_is_recorded_in_one_statement_even_with_a_message_twice(
+        service_env: dict[str, str]) -> None:
+    contracts = [address() for _ in range(3)]
+    group = [route("settlement-events", *encode(
+        "EscrowDeployed", deployed(c, address(), address()), "cloudevents"), f"m-{c}")
+        for c in contracts]
+    statements: list[tuple[str, bool]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+             executemany: bool) -> None:
+        statements.append((statement, executemany))
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        inbox_recorder(AFTER)([*group, group[0]])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # One INSERT carrying every row (the duplicate once), not an executemany of one per row.
+    inserts = [statement for statement, _ in statements if "inbound_inbox" in statement]
+    assert len(inserts) == 1 and inserts[0].count("%(dedup_key__") == len(group), statements
+    assert all(inbox_row(r) is not None for r in group)
+
+
+@pytest.mark.parametrize("resends", [0, 3])
+def test_a_row_that_keeps_coming_back_is_resent_ever_less_often(
+        service_env: dict[str, str], resends: int) -> None:
+    from app.services import inbox  # noqa: PLC0415
+
+    routed = route("settlement-events", *encode(
+        "EscrowDeployed", deployed(address(), address(), address()), "cloudevents"),
+        f"m-{uuid.uuid4().hex}")
+    inbox_recorder(AFTER)([routed])
+    now = datetime.now(UTC) + AFTER * 2
+    with unit_of_work() as session:
+        entry = session.get(InboxEntry, (routed.subscription, routed.dedup_key))
+        assert entry is not None
+        entry.resends, entry.next_resend_at = resends, now - timedelta(seconds=1)
+    with unit_of_work() as session:
+        due = inbox.due_for_resend(session, now, AFTER)
+    assert routed.task_id in {r.task_id for r in due}
+    row = inbox_row(routed)
+    assert row is not None and row.resends == resends + 1
+    assert row.next_resend_at - now == min(AFTER * 2 ** (resends + 1), inbox.MAX_BACKOFF)
