@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -484,8 +485,9 @@ class Child:
 class Worker(Child):
     """`celery -A tasks worker -Q settlement -c 2 -P prefork`, as tests/support.py runs it.
 
-    With LOG_LEVEL=WARNING the worker does not log "ready.", so readiness is a round trip: a
-    `maintenance.noop` sent through the broker and its result read back from the backend."""
+    With LOG_LEVEL=WARNING the worker does not log "ready.", so readiness is a remote-control
+    ping of this node: it travels on the broadcast exchange, not the task queue, so a worker
+    started behind a backlog (after the API-alone load) answers as soon as it consumes."""
 
     name = "celery worker"
     label = "worker"
@@ -503,18 +505,10 @@ class Worker(Child):
                 "--without-gossip", "--without-mingle", "-l", "WARNING"]
 
     def ready(self) -> bool:
-        from celery.exceptions import TimeoutError as ResultTimeout  # noqa: PLC0415
-
         from tasks.celery_app import celery_app  # noqa: PLC0415
 
-        probe = celery_app.send_task("maintenance.noop", kwargs={"command_id": "ready-probe"})
-        try:
-            probe.get(timeout=3)
-        except ResultTimeout:
-            return False
-        finally:
-            probe.forget()
-        return True
+        node = f"{self.node}@{socket.gethostname()}"
+        return bool(celery_app.control.ping(destination=[node], timeout=1.0))
 
 
 class Gunicorn(Child):

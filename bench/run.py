@@ -4,7 +4,10 @@
    against N `maintenance.noop` tasks on the same worker; target ratio >= 0.7.
 2. `POST /v1/escrows` under gunicorn at a steady open-loop rate; target p99 <= 20 ms for the API
    tier alone (the worker runs after the load), then the same load beside the worker.
-3. Sanctions screening in process (bench/compliance_screening.py): recall per kind, false
+3. Settled commands/s through the batch API against single POSTs (bench/batch_api.py), and the
+   yardsticks on the same Redis (bench/reference_drains.py): a stock Celery no-op drain and a
+   Dramatiq no-op drain; the batch path and the project's no-op are printed as ratios of them.
+4. Sanctions screening in process (bench/compliance_screening.py): recall per kind, false
    blocks, screenings/s per core, index build time against their targets.
 
 Uses DATABASE_URL / CELERY_BROKER_URL when set, else private PostgreSQL and Redis under
@@ -36,6 +39,7 @@ from bench import (  # noqa: E402
     batch_api,
     compliance_screening,
     diagnostics,
+    reference_drains,
     settlement_throughput,
 )
 from bench.common import (  # noqa: E402
@@ -67,8 +71,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds of load")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool size")
-    parser.add_argument("--skip", choices=["throughput", "batch", "api", "diagnostics",
-                                           "screening"],
+    parser.add_argument("--skip", choices=["throughput", "batch", "references", "api",
+                                           "diagnostics", "screening"],
                         action="append",
                         default=[], help="leave out a part (repeatable)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
@@ -134,6 +138,24 @@ def print_batch_api(result: dict[str, Any]) -> None:
         print(f"    CPU per settled command {describe_service_cpu(r['service_cpu_ms_per_op'])}")
         print(f"    {describe_cpu(r['cpu'])}")
     print(f"  batch API / single POSTs: {result['batch_to_single_ratio']}")
+
+
+def print_references(refs: dict[str, Any], results: dict[str, Any]) -> None:
+    """The yardsticks of issue 17 and the project's paths as ratios of them."""
+    stock, dramatiq = refs["stock_celery_noop_per_s"], refs["dramatiq_noop_per_s"]
+    print(f"\n== Yardsticks: {refs['tasks']} no-ops drained on the same Redis, no project code ==")
+    print(f"  stock Celery no-op drain (project flags, kombu's default transport): "
+          f"{stock:,.0f}/s")
+    print(f"  Dramatiq no-op drain ({refs['processes']} processes):{'':<27}{dramatiq:,.0f}/s")
+    batched = results.get("batch_api", {}).get("batched", {}).get("per_s")
+    if batched:
+        print(f"  batch API settled/s / stock Celery no-op: {batched / stock:.2f}  (target >= 3)")
+        print(f"  batch API settled/s / Dramatiq no-op:     {batched / dramatiq:.2f}  "
+              "(target >= 1.0, stretch 2)")
+    noop = results.get("throughput", {}).get("noop", {}).get("per_s")
+    if noop:
+        print(f"  project no-op / stock Celery no-op:       {noop / stock:.2f}  "
+              "(target >= 0.85: the project's per-task hooks cost at most 15 %)")
 
 
 def print_api(api: dict[str, Any], setup: str) -> None:
@@ -238,6 +260,16 @@ def bench(args: argparse.Namespace, stack: Stack, results: dict[str, Any]) -> No
         print_batch_api(results["batch_api"])
         checks["after_batch_api"] = ledger_check()
         print_checks("after the batch API", checks["after_batch_api"])
+
+    if "references" not in args.skip:
+        stage("yardsticks: stock Celery and Dramatiq no-op drains on the same Redis")
+        spare = env["CELERY_BROKER_URL"].rsplit("/", 1)[0] + "/9"
+        stock = reference_drains.stock_celery_drain(spare, args.noops * 2, args.concurrency)
+        dramatiq = reference_drains.dramatiq_drain(spare, args.noops * 2, args.concurrency)
+        results["references"] = {"tasks": args.noops * 2, "processes": args.concurrency,
+                                 "stock_celery_noop_per_s": stock.per_second,
+                                 "dramatiq_noop_per_s": dramatiq.per_second}
+        print_references(results["references"], results)
 
     if "api" not in args.skip:
         config = api_latency.Config(rate=args.rate, duration=args.duration, warmup=args.warmup)
