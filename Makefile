@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 INSTALL_LOG := $(VENV)/install.log
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast test-unit lint bench services-up services-down clean compose-check
+.PHONY: install run test test-fast test-unit chaos lint bench services-up services-down clean compose-check
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "Python >= 3.11 is required (python3.11 or newer on PATH)"; exit 2; fi
@@ -45,6 +45,10 @@ test-fast: install
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# The chaos test alone, with its figures (CHAOS_COMMANDS=N for more load); make test runs it too.
+chaos: install
+	$(PY) -m pytest tests/fault/test_chaos.py -s $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
