@@ -18,6 +18,7 @@ from app.services import apikeys, idempotency
 from app.services.apikeys import Principal
 from app.services.commands import request_hash
 from web.problems import ApiProblem
+from web.schemas import has_nul
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -71,6 +72,20 @@ def _authenticate(session: Session, settings: Settings, scope: str) -> Principal
     return principal
 
 
+def _refuse_nul_parameters(path_args: dict[str, str]) -> None:
+    """Request bodies refuse NUL in web.schemas.Request; path, query and the idempotency key
+    are checked here, so no route can pass a NUL on to PostgreSQL."""
+    found = [f"path.{name}" for name, value in path_args.items() if has_nul(value)]
+    found += [f"query.{name}" for name, values in request.args.lists()
+              if has_nul(name) or has_nul(values)]
+    if has_nul(request.headers.get("Idempotency-Key", "")):
+        found.append("header.Idempotency-Key")
+    if found:
+        raise ApiProblem(422, "validation_failed", "the request does not match the schema", [
+            {"field": name, "code": "nul_character",
+             "message": "text must not contain a NUL character"} for name in found])
+
+
 def _parse_body(model: type[BaseModel]) -> BaseModel:
     raw = request.get_data(cache=True)
     if request.mimetype != "application/json":
@@ -92,6 +107,7 @@ def endpoint(bp: Blueprint, method: str, path: str, *, scope: str, summary: str,
             with unit_of_work() as session:
                 ctx = Context(session, settings, _authenticate(session, settings, scope))
                 g.principal = ctx.principal
+                _refuse_nul_parameters(path_args)
                 if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
                     raise ApiProblem(400, "invalid_idempotency_key",
                                      f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters")

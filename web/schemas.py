@@ -3,16 +3,46 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 AmountText = StrictStr  # parsed by app.domain.money: plain positive decimal, asset precision
 Party = StrictStr
 
 
+NUL = "\x00"
+
+
+def has_nul(value: object) -> bool:
+    """True when any text in a JSON value (keys included) holds a NUL character."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot store NUL: refused here, for every body, not per route.
+        if has_nul(value):
+            raise ValueError("text must not contain a NUL character")
+        return value
 
 
 class CreateEscrow(Request):

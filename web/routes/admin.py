@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 
 from flask import Blueprint, request
 from pydantic import Field
@@ -45,7 +44,7 @@ def get_dead_letter(ctx: Context, letter_id: str) -> Reply:
 def replay_dead_letter(ctx: Context, body: Replay, letter_id: str) -> Reply:
     try:
         data = base64.b64decode(body.data_base64, validate=True) if body.data_base64 else None
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or text that is not ASCII
         raise ApiProblem(422, "invalid_base64", "data_base64 is not base64") from exc
     try:
         routed = dead_letters.replay(ctx.session, letter_id, data=data,

@@ -5,10 +5,12 @@ belong to the risk desk that owns margin alerts: `risk:read` / `risk:write`."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time
+from typing import Annotated, Any
 
 from flask import Blueprint, request
-from pydantic import Field, StrictStr
+from pydantic import BeforeValidator, Field, StrictStr, WithJsonSchema
 
 from app.services.alerts import deliveries, preferences, subscriptions
 from tasks.alerts import send_deliveries
@@ -33,9 +35,26 @@ class Redeliver(Request):
     pass
 
 
+_CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+
+
+def _clock_time(value: Any) -> time:
+    # pydantic's own time parsing takes seconds as a number and HH:MM:SS.ffffff; a quiet hour
+    # is a wall-clock minute, written one way.
+    if not isinstance(value, str) or not _CLOCK.fullmatch(value):
+        raise ValueError("a time is a string HH:MM (00:00-23:59)")
+    return time.fromisoformat(value)
+
+
+ClockTime = Annotated[time, BeforeValidator(_clock_time), WithJsonSchema(
+    {"type": "string", "pattern": f"^{_CLOCK.pattern}$", "examples": ["22:00"]})]
+
+
 class QuietHoursBody(Request):
-    start: time = Field(examples=["22:00"])
-    end: time = Field(examples=["07:00"])
+    start: ClockTime = Field(description="Local time quiet hours begin, HH:MM",
+                             examples=["22:00"])
+    end: ClockTime = Field(description="Local time they end, HH:MM (may be past midnight)",
+                           examples=["07:00"])
 
 
 class Preferences(Request):
