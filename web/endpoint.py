@@ -4,6 +4,7 @@ Idempotency-Key, the unit of work, after-commit dispatch, and its OpenAPI descri
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,15 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Query:
+    """A documented query parameter (web.openapi lists it; the handler reads request.args)."""
+
+    name: str
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True)
 class RouteDoc:
     method: str
     path: str
@@ -49,6 +59,17 @@ class RouteDoc:
     body: type[BaseModel] | None
     response: type[BaseModel] | None
     status: int
+    operation_id: str = ""
+    description: str = ""
+    blueprint: str = ""
+    query: tuple[Query, ...] = ()
+    examples: dict[str, Any] | None = None
+
+
+def camel_case(name: str) -> str:
+    """`create_escrow` -> `createEscrow`: a handler's name as an OpenAPI operationId."""
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
 
 
 ROUTES: list[RouteDoc] = []
@@ -95,11 +116,22 @@ def _parse_body(model: type[BaseModel]) -> BaseModel:
 
 def endpoint(bp: Blueprint, method: str, path: str, *, scope: str, summary: str,
              body: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
-             status: int = 200) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
-    ROUTES.append(RouteDoc(method, path, summary, scope, body, response, status))
+             status: int = 200, operation_id: str | None = None,
+             description: str | None = None, query: tuple[Query, ...] = (),
+             examples: dict[str, Any] | None = None,
+             ) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
+    """Register a /v1 route. Its OpenAPI entry comes from these arguments: operationId is the
+    handler's name in camelCase unless given, the description is its docstring unless given,
+    `examples` names request bodies (else the body model's own examples are used)."""
     flask_rule = path.replace("{", "<").replace("}", ">")
 
     def decorate(handler: Callable[..., Reply]) -> Callable[..., Response]:
+        ROUTES.append(RouteDoc(
+            method, path, summary, scope, body, response, status,
+            operation_id=operation_id or camel_case(handler.__name__),
+            description=description or inspect.getdoc(handler) or "", blueprint=bp.name,
+            query=query, examples=examples))
+
         @functools.wraps(handler)
         def view(**path_args: str) -> Response:
             settings: Settings = current_app.config["SETTINGS"]
