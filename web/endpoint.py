@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ from web.problems import ApiProblem
 from web.schemas import has_nul
 
 MAX_IDEMPOTENCY_KEY = 200
+# Printable ASCII without spaces: a key survives every proxy and log line unchanged.
+IDEMPOTENCY_KEY = re.compile(f"[!-~]{{1,{MAX_IDEMPOTENCY_KEY}}}")
 
 
 @dataclass
@@ -93,18 +96,42 @@ def _authenticate(session: Session, settings: Settings, scope: str) -> Principal
     return principal
 
 
-def _refuse_nul_parameters(path_args: dict[str, str]) -> None:
-    """Request bodies refuse NUL in web.schemas.Request; path, query and the idempotency key
-    are checked here, so no route can pass a NUL on to PostgreSQL."""
-    found = [f"path.{name}" for name, value in path_args.items() if has_nul(value)]
-    found += [f"query.{name}" for name, values in request.args.lists()
-              if has_nul(name) or has_nul(values)]
-    if has_nul(request.headers.get("Idempotency-Key", "")):
-        found.append("header.Idempotency-Key")
-    if found:
-        raise ApiProblem(422, "validation_failed", "the request does not match the schema", [
-            {"field": name, "code": "nul_character",
-             "message": "text must not contain a NUL character"} for name in found])
+def _query_problem(schema: dict[str, Any], raw: str) -> str | None:
+    if schema.get("type") == "integer":
+        if not re.fullmatch(r"-?\d{1,18}", raw):
+            return "must be an integer"
+        value = int(raw)
+        if value < schema.get("minimum", value) or value > schema.get("maximum", value):
+            return f"must be {schema.get('minimum', '')}..{schema.get('maximum', '')}"
+    if "enum" in schema and raw not in schema["enum"]:
+        return f"must be one of {', '.join(map(str, schema['enum']))}"
+    return None
+
+
+def _check_parameters(path_args: dict[str, str], declared: tuple[Query, ...]) -> None:
+    """Request bodies refuse NUL in web.schemas.Request; path and query parameters are checked
+    here (the Idempotency-Key by its pattern), so no route passes a NUL to PostgreSQL, and a
+    documented query parameter is held to its documented schema."""
+    nul = "text must not contain a NUL character"
+    errors = [{"field": f"path.{name}", "code": "nul_character", "message": nul}
+              for name, value in path_args.items() if has_nul(value)]
+    errors += [{"field": f"query.{name}", "code": "nul_character", "message": nul}
+               for name, values in request.args.lists() if has_nul(name) or has_nul(values)]
+    known = {q.name for q in declared}
+    # Unknown query parameters are refused as unknown body fields are: a misspelt filter
+    # must not silently list everything.
+    errors += [{"field": f"query.{name}", "code": "unknown_parameter",
+                "message": f"not a parameter of this route (known: {sorted(known)})"}
+               for name in request.args if name not in known and not has_nul(name)]
+    for query in declared:
+        raw = request.args.get(query.name)
+        problem = None if raw is None or has_nul(raw) else _query_problem(query.schema, raw)
+        if problem is not None:
+            errors.append({"field": f"query.{query.name}", "code": "invalid_parameter",
+                           "message": problem})
+    if errors:
+        raise ApiProblem(422, "validation_failed", "the request does not match the schema",
+                         errors)
 
 
 def _parse_body(model: type[BaseModel]) -> BaseModel:
@@ -139,10 +166,11 @@ def endpoint(bp: Blueprint, method: str, path: str, *, scope: str, summary: str,
             with unit_of_work() as session:
                 ctx = Context(session, settings, _authenticate(session, settings, scope))
                 g.principal = ctx.principal
-                _refuse_nul_parameters(path_args)
-                if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+                _check_parameters(path_args, query)
+                if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
                     raise ApiProblem(400, "invalid_idempotency_key",
-                                     f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters")
+                                     f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} "
+                                     "printable ASCII characters, no spaces")
                 parsed = _parse_body(body) if body is not None else None
                 if key is not None:
                     fingerprint = request_hash(parsed.model_dump(mode="json") if parsed else {})

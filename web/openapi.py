@@ -106,7 +106,8 @@ def _parameters(route: RouteDoc) -> list[dict[str, Any]]:
     if route.method == "POST":
         parameters.append({
             "name": "Idempotency-Key", "in": "header", "required": False,
-            "description": "Any unique string (1-200 printable ASCII characters): a retry "
+            "description": "Any unique string (1-200 printable ASCII characters, no spaces): "
+                           "a retry "
                            "with the same key and body gets the first answer again "
                            "(Idempotent-Replayed: true); the same key with another body is "
                            "a 409.",
@@ -133,7 +134,9 @@ def _description(route: RouteDoc) -> str:
 def _operation(route: RouteDoc, components: dict[str, Any]) -> dict[str, Any]:
     errors = ["401", "403", "404", "422", "503"]
     if route.body is not None:
-        errors += ["400", "415"]
+        errors.append("415")
+    if route.body is not None or route.method == "POST":  # Idempotency-Key
+        errors.append("400")
     if route.method in ("POST", "PUT", "DELETE"):
         errors.append("409")
     op: dict[str, Any] = {

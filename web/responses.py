@@ -69,7 +69,8 @@ class WorkAccepted(BaseModel):
 class ScreeningView(BaseModel):
     model_config = _examples({
         "screening_id": "scr-91c2", "party": "alice", "source": "api", "status": "completed",
-        "decision": "clear", "list_version": "sdn-2026-01-04", "hits": [], "screened": 2,
+        "decision": "clear", "list_version": 3, "hits": [],
+        "screened": {"names": 1, "addresses": 0, "list_loaded": True},
         "requested_at": "2026-01-05T09:30:00+00:00",
         "completed_at": "2026-01-05T09:30:01+00:00"})
 
@@ -78,9 +79,10 @@ class ScreeningView(BaseModel):
     source: str = Field(description="Who asked: api, kyc, rescreen")
     status: str = Field(description="pending or completed")
     decision: str | None = Field(description="clear, review or blocked, once completed")
-    list_version: str | None = Field(description="The sanctions list version screened against")
+    list_version: int | None = Field(description="The sanctions list version screened against")
     hits: list[dict[str, Any]] = Field(description="Entry uid, matched name, version, score")
-    screened: int | None = Field(description="How many names and addresses were screened")
+    screened: dict[str, Any] | None = Field(description="How many names and addresses were "
+                                                        "screened, and whether a list was loaded")
     requested_at: str | None
     completed_at: str | None
 
@@ -128,7 +130,8 @@ class RiskAccountView(BaseModel):
                        "escrowed": "0"}]})
 
     account_id: str
-    status: str = Field(description="HEALTHY, WARNING, MARGIN_CALL, LIQUIDATION or UNKNOWN")
+    status: str | None = Field(description="HEALTHY, WARNING, MARGIN_CALL, LIQUIDATION or "
+                                           "UNKNOWN; null until first calculated")
     health_score: str | None = Field(description="(C - B) / B * 100; null while UNKNOWN")
     calculated_at: str | None
     positions: list[PositionView]
