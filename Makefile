@@ -2,12 +2,15 @@
 # Both create the virtualenv and start private PostgreSQL/Redis servers when none is configured.
 
 SHELL := /bin/bash
+# The probe's stderr is dropped: a pyenv shim for a version that is not selected answers
+# "command not found" on stderr, which is noise, not a problem (the next candidate is tried).
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-	&& { echo $$p; break; }; done)
+	2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+INSTALL_LOG := $(VENV)/install.log
 PYTEST_ARGS ?=
 
 .PHONY: install run test test-unit lint bench services-up services-down clean compose-check
@@ -16,8 +19,11 @@ $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "Python >= 3.11 is required (python3.11 or newer on PATH)"; exit 2; fi
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { echo "the Python venv module is missing: apt-get install python3-venv"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,dev]"
+	@echo "installing the dependencies (pip's output: $(INSTALL_LOG))"
+# pip's notices go to the log; on failure its last lines are shown.
+	@$(PY) -m pip install --upgrade pip >$(INSTALL_LOG) 2>&1 \
+	  && $(PY) -m pip install -e ".[test,dev]" >>$(INSTALL_LOG) 2>&1 \
+	  || { tail -n 40 $(INSTALL_LOG); echo "pip install failed; the whole log is $(INSTALL_LOG)"; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -44,6 +50,7 @@ services-up: install
 
 services-down:
 	$(PY) scripts/devstack.py down --dir .fusion
+	@rm -f .fusion/env.sh  # the CLI would otherwise try the stopped servers
 
 compose-check:
 	@if docker compose version >/dev/null 2>&1; then POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-check} FLOWER_PASSWORD=$${FLOWER_PASSWORD:-check} docker compose -f docker/compose.yaml config -q && echo "compose.yaml OK"; \

@@ -84,9 +84,6 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     escrow_refund_grace_seconds: int = Field(default=30 * 24 * 3600, ge=0)
-    # A clear DVP or collateral transfer settles in one statement (the settle_if_clear
-    # function, alembic 0008); off, the Python rules settle every command.
-    settlement_fast_path: bool = True
     chain_escrow_asset: str = "ETH"
     # Compliance (DOMAIN.md §4)
     kyc_required_for_settlement: bool = True

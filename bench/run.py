@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import api_latency, diagnostics, settlement_throughput  # noqa: E402
+from bench import api_latency, batch_api, diagnostics, settlement_throughput  # noqa: E402
 from bench.common import (  # noqa: E402
     BENCH_DIR,
     RESULTS_DIR,
@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds of load")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool size")
-    parser.add_argument("--skip", choices=["throughput", "api", "diagnostics"], action="append",
+    parser.add_argument("--skip", choices=["throughput", "batch", "api", "diagnostics"],
+                        action="append",
                         default=[], help="leave out a part (repeatable)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also print the top N cProfile entries of POST /v1/escrows and of a "
@@ -111,6 +112,19 @@ def print_throughput(tp: dict[str, Any]) -> None:
           f"{s['transfers']})")
     if note := contention_note(s["cpu"], n["cpu"]):
         print(f"  {note}")
+
+
+def print_batch_api(result: dict[str, Any]) -> None:
+    print("\n== Settled commands/s through the API (gunicorn -w 2 --threads 4, worker -c 2) ==")
+    for label, key in (("single POST /v1/settlement/commands", "single"),
+                       ("POST /v1/settlement/command-batches", "batched")):
+        r = result[key]
+        print(f"  {label:<38} {r['count']} commands in {r['requests']} requests: "
+              f"{r['elapsed_s']:.2f} s = {r['per_s']:.1f} settled/s (posting took "
+              f"{r['post_s']:.2f} s; settled {r['settled']}, failed {r['failed']})")
+        print(f"    CPU per settled command {describe_service_cpu(r['service_cpu_ms_per_op'])}")
+        print(f"    {describe_cpu(r['cpu'])}")
+    print(f"  batch API / single POSTs: {result['batch_to_single_ratio']}")
 
 
 def print_api(api: dict[str, Any], setup: str) -> None:
@@ -203,10 +217,20 @@ def bench(args: argparse.Namespace, stack: Stack, results: dict[str, Any]) -> No
         checks["after_throughput"] = ledger_check()
         print_checks("after throughput", checks["after_throughput"])
 
-    if "api" not in args.skip:
+    port = 0
+    if "batch" not in args.skip or "api" not in args.skip:
         port = free_port()
         stage(f"starting gunicorn on 127.0.0.1:{port}")
         stack.spawn(Gunicorn(BENCH_DIR / "logs" / "gunicorn.log", port))
+
+    if "batch" not in args.skip:
+        stage("batch API against single POSTs, settled commands/s")
+        results["batch_api"] = batch_api.run(batch_api.Config(), port, accounts)
+        print_batch_api(results["batch_api"])
+        checks["after_batch_api"] = ledger_check()
+        print_checks("after the batch API", checks["after_batch_api"])
+
+    if "api" not in args.skip:
         config = api_latency.Config(rate=args.rate, duration=args.duration, warmup=args.warmup)
         # The target is the API tier's: in production the workers run on hosts of their own
         # (docker/k8s), so here the worker is stopped during the load and started after it

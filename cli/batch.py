@@ -15,6 +15,7 @@ from app.domain.errors import DomainError
 from app.persistence.db import unit_of_work
 from app.services import batches
 from app.services.batches import BatchView
+from cli import output
 
 POLL_SECONDS = 0.5
 
@@ -37,11 +38,6 @@ def _progress(view: BatchView) -> str:
     return f"{processed}/{view.total}{share}, {view.failed} failed"
 
 
-def _line(view: BatchView) -> str:
-    return (f"{view.id}\t{view.kind}\t{view.status}\t{_progress(view)}\t"
-            f"{view.created_at.isoformat()}")
-
-
 @click.group()
 def batch() -> None:
     """Batch jobs: risk recompute, sanctions re-screen, ledger reconciliation."""
@@ -51,14 +47,17 @@ def batch() -> None:
 @click.option("--kind", type=click.Choice(batches.KINDS), default=None)
 @click.option("--status", type=click.Choice(batches.STATUSES), default=None)
 @click.option("--limit", default=20, show_default=True)
-def list_(kind: str | None, status: str | None, limit: int) -> None:
+@output.json_option
+def list_(kind: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """Newest first: id, kind, status, progress, created."""
     with unit_of_work() as session:
         views = batches.list_batches(session, kind=kind, status=status, limit=limit)
-    for view in views:
-        click.echo(_line(view))
-    if not views:
-        click.echo("no batches", err=True)
+    if as_json:
+        output.echo_json([view.as_dict() for view in views])
+        return
+    output.table(["id", "kind", "status", "progress", "created"],
+                 [[v.id, v.kind, v.status, _progress(v), v.created_at.isoformat()]
+                  for v in views], empty="no batches")
 
 
 def _describe(view: BatchView) -> None:
@@ -107,13 +106,26 @@ def _watch(batch_id: str, fetch: Callable[[str], BatchView]) -> BatchView:
             view = fetch(batch_id)
 
 
+def follow(batch_id: str) -> BatchView:
+    """Follow a batch another command queued, then describe it (its progress, on stderr
+    when stdout is data)."""
+    view = _watch(batch_id, _get)
+    _describe(_get(view.qualified_id))
+    return view
+
+
 @batch.command("status")
 @click.argument("batch_id")
 @click.option("--watch", is_flag=True, help="Follow it until it finishes.")
-def status(batch_id: str, watch: bool) -> None:
+@output.json_option
+def status(batch_id: str, watch: bool, as_json: bool) -> None:
     """One batch: progress, timestamps, what it covers (an id may be `kind:id`)."""
     view = _watch(batch_id, _get) if watch else _get(batch_id)
-    _describe(_get(view.qualified_id) if watch else view)
+    final = _get(view.qualified_id) if watch else view
+    if as_json:
+        output.echo_json(final.as_dict())
+    else:
+        _describe(final)
 
 
 @batch.command("cancel")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 
 import click
@@ -10,6 +10,7 @@ import click
 from app.config import get_settings
 from app.domain.errors import DomainError
 from app.persistence.db import unit_of_work
+from cli import output
 
 
 @click.group()
@@ -22,35 +23,54 @@ def compliance() -> None:
     """Compliance: KYC, AML, screening."""
 
 
-def _echo(value: object) -> None:
-    click.echo(json.dumps(value, indent=2, default=str))
+def _echo(value: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        output.echo_json(value)
+    else:
+        output.fields(value)
+
+
+def _step(what: str) -> float:
+    """Long work says what it is doing before it starts (on stderr: stdout stays data)."""
+    click.echo(f"{what}...", err=True)
+    return time.monotonic()
 
 
 @sanctions.command("load")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--label", default=None, help="A name for this version (default: dir@sha).")
 @click.option("--no-rescreen", is_flag=True, help="Do not queue the batch re-screen.")
-def sanctions_load(directory: Path, label: str | None, no_rescreen: bool) -> None:
+@click.option("--no-wait", is_flag=True, help="Queue the re-screen and return.")
+@output.json_option
+def sanctions_load(directory: Path, label: str | None, no_rescreen: bool, no_wait: bool,
+                   as_json: bool) -> None:
     """Load an OFAC SDN directory (sdn.csv, alt.csv, add.csv) as the new list version."""
     from app.services.compliance.sanctions_loader import load_directory  # noqa: PLC0415
+    from cli.batch import follow  # noqa: PLC0415
     from tasks.compliance import send_rescreen  # noqa: PLC0415
 
+    started = _step(f"loading {directory}")
     try:
         with unit_of_work() as session:
             outcome = load_directory(session, directory, label=label,
                                      rescreen_after=not no_rescreen)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
+    click.echo(f"loaded {outcome.entries} entries in {time.monotonic() - started:.1f}s",
+               err=True)
     # Queued only after the version is committed, so the batch never sees a missing list.
     if outcome.rescreen_run_id is not None:
         send_rescreen(outcome.rescreen_run_id)
-    _echo(outcome.as_dict())
+    _echo(outcome.as_dict(), as_json)
     if not outcome.created:
         click.echo("identical to the active version: nothing loaded", err=True)
+    elif outcome.rescreen_run_id is not None and not no_wait:
+        follow(f"sanctions_rescreen:{outcome.rescreen_run_id}")
 
 
 @sanctions.command("status")
-def sanctions_status() -> None:
+@output.json_option
+def sanctions_status(as_json: bool) -> None:
     """The active list version and the latest re-screen runs with their progress."""
     from app.services.compliance import lists, rescreen  # noqa: PLC0415
 
@@ -59,14 +79,17 @@ def sanctions_status() -> None:
         if active is None:
             raise click.ClickException("no sanctions list is loaded")
         _echo({**lists.version_summary(session, active.version_id),
-               "rescreens": [rescreen.run_view(r) for r in rescreen.latest_runs(session)]})
+               "rescreens": [rescreen.run_view(r) for r in rescreen.latest_runs(session)]},
+              as_json)
 
 
 @sanctions.command("rescreen")
 @click.argument("run_id", required=False)
-def sanctions_rescreen(run_id: str | None) -> None:
+@click.option("--no-wait", is_flag=True, help="Queue the run and return its id.")
+def sanctions_rescreen(run_id: str | None, no_wait: bool) -> None:
     """Send a re-screen run's unfinished chunks again (default: a new run on the active list)."""
     from app.services.compliance import lists, rescreen  # noqa: PLC0415
+    from cli.batch import follow  # noqa: PLC0415
     from tasks.compliance import send_rescreen  # noqa: PLC0415
 
     with unit_of_work() as session:
@@ -77,12 +100,15 @@ def sanctions_rescreen(run_id: str | None) -> None:
             run_id = rescreen.start_run(session, active.version_id)
     send_rescreen(run_id)
     click.echo(f"re-screen run {run_id} queued")
+    if not no_wait:
+        follow(f"sanctions_rescreen:{run_id}")
 
 
 @sanctions.command("screen")
 @click.argument("names", nargs=-1)
 @click.option("--address", "addresses", multiple=True, help="A crypto address; repeatable.")
-def sanctions_screen(names: tuple[str, ...], addresses: tuple[str, ...]) -> None:
+@output.json_option
+def sanctions_screen(names: tuple[str, ...], addresses: tuple[str, ...], as_json: bool) -> None:
     """Screen names and addresses against the active list now; nothing is stored."""
     from app.services.compliance import lists, screening  # noqa: PLC0415
 
@@ -90,19 +116,28 @@ def sanctions_screen(names: tuple[str, ...], addresses: tuple[str, ...]) -> None
         active = lists.active_version(session)
         if active is None:
             raise click.ClickException("no sanctions list is loaded")
+        started = _step(f"building the screening index of list {active.version_id}")
         index = screening.index_for(session, active.version_id)
-        _echo(screening.screen(index, active.version_id, get_settings(), list(names),
-                               [a.lower() for a in addresses]))
+        click.echo(f"index ready in {time.monotonic() - started:.1f}s", err=True)
+        hits = screening.screen(index, active.version_id, get_settings(), list(names),
+                                [a.lower() for a in addresses])
+    if as_json:
+        output.echo_json(hits)
+        return
+    output.table(["decision", "score", "entry uid", "matched", "kind", "query"],
+                 [[h["decision"], f"{h['score']:.3f}", h["entry_uid"], h["matched_name"],
+                   h["kind"], h["query"]] for h in hits], empty="no hits")
 
 
 @compliance.command("gate")
 @click.argument("party")
-def compliance_gate(party: str) -> None:
+@output.json_option
+def compliance_gate(party: str, as_json: bool) -> None:
     """The settlement gate's decision for a party, with its reasons."""
     from app.services.compliance.gate import party_gate  # noqa: PLC0415
 
     with unit_of_work() as session:
-        _echo(party_gate(session, party, get_settings()).as_dict())
+        _echo(party_gate(session, party, get_settings()).as_dict(), as_json)
 
 
 @compliance.command("resend")
@@ -136,4 +171,4 @@ def compliance_reseal(batch: int) -> None:
             totals[kind] = totals.get(kind, 0) + n
         if not any(moved.values()):
             break
-    _echo({"key_id": cipher.key_id, "resealed": totals})
+    output.echo_json({"key_id": cipher.key_id, "resealed": totals})

@@ -26,21 +26,17 @@ def fleet_group() -> None:
 def status(as_json: bool, extra: tuple[str, ...], window: int, timeout: float) -> None:
     """Depth, consumers, oldest message age, throughput and a recommended worker count for
     FLEET_TARGET_DRAIN_SECONDS, per queue."""
-    from kombu.exceptions import OperationalError  # noqa: PLC0415
     from redis import Redis  # noqa: PLC0415
-    from redis.exceptions import RedisError  # noqa: PLC0415
 
     from tasks.celery_app import celery_app  # noqa: PLC0415 - the Celery app is a heavy import
 
     settings = get_settings()
-    try:
-        inspect = celery_app.control.inspect(timeout=timeout)
-        consumers = fleet.consumers_from_inspect(inspect.active_queues(), inspect.stats())
-        with Redis.from_url(settings.celery_broker_url, socket_timeout=5) as client:
-            rows = fleet.fleet_status(client, settings, consumers,
-                                      queues=[*WORKER_QUEUES, *extra], window_seconds=window)
-    except (OperationalError, RedisError) as exc:
-        raise click.ClickException(f"broker unreachable: {exc}") from exc
+    # An unreachable broker is the group's one-line error (cli/main.py), naming the URL.
+    inspect = celery_app.control.inspect(timeout=timeout)
+    consumers = fleet.consumers_from_inspect(inspect.active_queues(), inspect.stats())
+    with Redis.from_url(settings.celery_broker_url, socket_timeout=5) as client:
+        rows = fleet.fleet_status(client, settings, consumers,
+                                  queues=[*WORKER_QUEUES, *extra], window_seconds=window)
     if as_json:
         click.echo(json.dumps({"target_drain_seconds": settings.fleet_target_drain_seconds,
                                "workers": [c.node for c in consumers],

@@ -10,7 +10,6 @@ Logs go to <data dir>/logs/<process>.log.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shlex
@@ -21,22 +20,26 @@ import sys
 import time
 import traceback
 import urllib.request
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 import devstack  # noqa: E402
 import pubsub_emulator  # noqa: E402
+import run_banner  # noqa: E402
+import run_ports  # noqa: E402
+import runlock  # noqa: E402
+from supervise import GaveUp, RestartPolicy, Supervisor  # noqa: E402
 
 from app.config import WORKER_QUEUES, get_settings  # noqa: E402 - read only once env is final
 
 DATA_DIR = Path(os.environ.get("FUSION_DATA_DIR") or ROOT / ".fusion").resolve()
 LOGS = DATA_DIR / "logs"
 KEY_FILE = DATA_DIR / "dev-api-key"
+ENV_FILE = DATA_DIR / "env.sh"
 FLOWER_PASSWORD_FILE = DATA_DIR / "flower-password"
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
@@ -44,13 +47,6 @@ STOP_TIMEOUT = 20.0
 
 class RunError(Exception):
     """Startup or supervision failed; the message says what and where to look."""
-
-
-@dataclass
-class Child:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -61,25 +57,6 @@ def _show(path: Path) -> str:
     with contextlib.suppress(ValueError):
         return str(path.relative_to(Path.cwd()))
     return str(path)
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    text = path.read_text(errors="replace").splitlines()[-lines:]  # spawn() created it
-    return f"--- last lines of {_show(path)} ---\n" + "\n".join(text)
-
-
-def free_port(variable: str, default: str) -> int:
-    raw = os.environ.get(variable, default).strip()
-    if not raw.isdigit() or not 0 < (port := int(raw)) < 65536:
-        raise RunError(f"{variable} must be a port number (1-65535), got {raw!r}")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            raise RunError(f"port {port} on 127.0.0.1 is already in use; set {variable} "
-                          f"to a free port, e.g. {variable}={port + 1} make run") from None
-    return port
 
 
 def start_services() -> None:
@@ -208,44 +185,34 @@ def commands(port: int, flower_port: int, host: str, *, pubsub: bool) -> dict[st
     return cmds
 
 
-def spawn(name: str, args: list[str], extra_env: dict[str, str] | None = None) -> Child:
-    env = {**os.environ, **(extra_env or {})}
-    if name in ("bridge", "outbox-relay"):
-        variable = "BRIDGE_METRICS_PORT" if name == "bridge" else "OUTBOX_METRICS_PORT"
-        env[variable] = str(devstack.free_port())
-        print(f"  {name} metrics: http://127.0.0.1:{env[variable]}/metrics")
-    log = LOGS / f"{name}.log"
-    with log.open("ab") as out:
-        # A JSON line like the process's own, so the whole file parses as JSON lines.
-        out.write((json.dumps({"timestamp": datetime.now(UTC).isoformat(), "level": "info",
-                               "service": "run", "event": "process.start", "process": name,
-                               "command": shlex.join(args)}) + "\n").encode())
-        out.flush()
-        # Own process group: Ctrl-C reaches only us, we stop each child once, and killpg
-        # can reach the pool processes a dead child leaves behind.
-        proc = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, process_group=0, env=env)
-    print(f"  {name:<18} pid {proc.pid:<8} log {_show(log)}")
-    return Child(name, proc, log)
+def child_envs(ports: run_ports.Ports, flower_auth: str) -> dict[str, dict[str, str]]:
+    return {"flower": {"FLOWER_BASIC_AUTH": flower_auth},
+            "bridge": {"BRIDGE_METRICS_PORT": str(ports.bridge_metrics)},
+            "outbox-relay": {"OUTBOX_METRICS_PORT": str(ports.outbox_metrics)}}
 
 
-def check_alive(children: list[Child]) -> None:
-    for child in children:
-        code = child.proc.poll()
-        if code is not None:
-            how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited ({code})"
-            raise RunError(f"{child.name} (pid {child.proc.pid}) {how} unexpectedly; stopping "
-                           f"everything\n{_tail(child.log)}")
+STACK_VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
+                   "PUBSUB_EMULATOR_HOST", "PUBSUB_PROJECT_ID")
 
 
-def wait_ready(children: list[Child], urls: list[str], nodes: list[str]) -> None:
+def write_env_file(extra: dict[str, str], variables: tuple[str, ...] = STACK_VARIABLES) -> None:
+    """What the CLI (cli/stack.py) and a second shell read to reach this stack."""
+    values = {k: os.environ[k] for k in variables if os.environ.get(k)} | extra
+    text = ("# Written by make run for this checkout's stack; `. .fusion/env.sh` to use it.\n"
+            + "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items()))
+    fd = os.open(ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def wait_ready(supervisor: Supervisor, urls: list[str], nodes: list[str]) -> None:
     """Every URL answers 200 and every worker node answers a ping."""
     from tasks.celery_app import celery_app  # noqa: PLC0415 - reads settings at import
 
     waiting_urls, pending = list(urls), set(nodes)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        check_alive(children)
+        supervisor.check_alive()
         for url in list(waiting_urls):  # URLError (an HTTPError 503 too) is an OSError
             with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
@@ -261,61 +228,57 @@ def wait_ready(children: list[Child], urls: list[str], nodes: list[str]) -> None
                   f"{', '.join(waiting)}. See the logs in {_show(LOGS)}/")
 
 
-def banner(port: int, key: str, children: list[Child], flower: tuple[int, str, str]) -> None:
-    base, rule = f"http://127.0.0.1:{port}", "=" * 78
-    flower_port, flower_user, password_source = flower
-    flower_url = f"http://127.0.0.1:{flower_port}"
-    password_hint = (f"cat {shlex.quote(password_source)}" if password_source != "FLOWER_PASSWORD"
-                     else "the FLOWER_PASSWORD you set")
+def worker_groups() -> list[str]:
     groups = []
     for queue in WORKER_QUEUES:
         g = get_settings().worker_group(queue)
         groups.append(f"{queue} ({g.concurrency})" if g.autoscale_min == g.autoscale_max
                       else f"{queue} ({g.autoscale_min}-{g.autoscale_max})")
-    auth = '-H "Authorization: Bearer $FUSION_API_KEY"'
-    json_h = '-H "Content-Type: application/json"'
-    deposit = '{"account_id":"alice","asset":"USD","amount":"100.00"}'
-    escrow = ('{"payer":"alice","payee":"bob","amount":"25.00","asset":"USD",'
-              '"release_delay_seconds":0,"approvals_required":1}')
-    print(f"""
-{rule}
-Fusion Prime is running.
-  API:          {base}
-  API docs:     {base}/docs
-  Dev API key:  {key}
-                (stored in {_show(KEY_FILE)}, mode 0600; all scopes)
-  Flower:       {flower_url}  user {flower_user!r}, password: {password_hint}
-                Prometheus metrics: {flower_url}/metrics
-  Workers:      one group per queue (pool processes):
-                {", ".join(groups)}
-                fusion-prime fleet status   (depth, consumers, throughput, advice)
-
-Try it (a deposit, the balance once a worker has settled it, then an escrow):
-  export FUSION_API_KEY="$(cat {shlex.quote(_show(KEY_FILE))})"
-  curl -s -X POST {base}/v1/ledger/deposits {auth} {json_h} \\
-       -d '{deposit}'
-  curl -s {base}/v1/ledger/accounts/alice {auth}
-  curl -s -X POST {base}/v1/escrows {auth} {json_h} \\
-       -d '{escrow}'
-
-Logs: {_show(LOGS)}/ ({', '.join(c.log.name for c in children)})
-Ctrl-C to stop.
-{rule}""", flush=True)
+    return groups
 
 
-def stop_children(children: list[Child]) -> None:
-    for child in reversed(children):
-        if child.proc.poll() is None:
-            child.proc.send_signal(signal.SIGTERM)  # warm: gunicorn and celery finish work
-    deadline = time.monotonic() + STOP_TIMEOUT
-    for child in children:
-        try:
-            child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"  {child.name} did not stop within {STOP_TIMEOUT:.0f}s; killing it")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.proc.pid, signal.SIGKILL)  # and any pool process it left behind
-        print(f"  stopped {child.name} (exit {child.proc.wait()})")
+def restart_policy() -> RestartPolicy:
+    return RestartPolicy(max_restarts=int(os.environ.get("FUSION_RUN_MAX_RESTARTS", "5")),
+                         window_seconds=float(os.environ.get("FUSION_RUN_RESTART_WINDOW", "300")))
+
+
+def _stop_requested_again(signum: int, frame: FrameType | None) -> None:
+    SUPERVISOR.hurry = True
+
+
+SUPERVISOR = Supervisor(LOGS, cwd=ROOT, policy=restart_policy())
+
+
+def run(lock: IO[str]) -> None:
+    print("Fusion Prime: starting")
+    ports = run_ports.plan()  # every port checked before anything starts
+    start_services()
+    migrate()
+    pubsub = start_pubsub()
+    key = dev_api_key()
+    flower_user, flower_password, password_source = flower_credentials()
+    SUPERVISOR.serve_metrics(ports.run_metrics)
+    envs = child_envs(ports, f"{flower_user}:{flower_password}")
+    host = socket.gethostname()
+    for name, args in commands(ports.api, ports.flower, host, pubsub=pubsub).items():
+        child = SUPERVISOR.start(name, args, {**os.environ, **envs.get(name, {})})
+        print(f"  {name:<18} pid {child.proc.pid:<8} log {_show(child.log)}")
+    wait_ready(SUPERVISOR, [f"http://127.0.0.1:{ports.api}/readyz",
+                            f"http://127.0.0.1:{ports.flower}/healthcheck"],
+               [f"{queue}@{host}" for queue in WORKER_QUEUES])
+    api = f"http://127.0.0.1:{ports.api}"
+    write_env_file({"FUSION_API_URL": api})
+    runlock.update(lock, api=api)
+    hint = (f"cat {shlex.quote(password_source)}" if password_source != "FLOWER_PASSWORD"
+            else "the FLOWER_PASSWORD you set")
+    print(run_banner.banner(ports, pubsub=pubsub, key=key, key_file=_show(KEY_FILE),
+                            flower_user=flower_user, password_hint=hint,
+                            groups=worker_groups(), logs=_show(LOGS),
+                            log_names=[c.log.name for c in SUPERVISOR.children.values()]),
+          flush=True)
+    while True:
+        SUPERVISOR.poll()
+        time.sleep(0.5)
 
 
 def main() -> int:
@@ -323,7 +286,13 @@ def main() -> int:
     # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python keeps that.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
-    children: list[Child] = []
+    LOGS.mkdir(parents=True, exist_ok=True)
+    try:
+        # First of all: a second run must not touch the first one's servers, not even to stop.
+        lock = runlock.acquire(DATA_DIR)
+    except runlock.AlreadyRunning as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        return 1
     # Stop the private servers at exit only if this run started them (none was up before).
     private = not (os.environ.get("DATABASE_URL") and os.environ.get("CELERY_BROKER_URL"))
     owned = private and not any(devstack.status(DATA_DIR).values())
@@ -331,52 +300,40 @@ def main() -> int:
                       and pubsub_emulator.status(DATA_DIR / "pubsub") is None)
     code = 0
     try:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        print("Fusion Prime: starting")
-        port = free_port("FUSION_API_PORT", "8000")
-        start_services()
-        migrate()
-        pubsub = start_pubsub()
-        key = dev_api_key()
-        flower_port = free_port("FLOWER_PORT", "5555")
-        flower_user, flower_password, password_source = flower_credentials()
-        envs = {"flower": {"FLOWER_BASIC_AUTH": f"{flower_user}:{flower_password}"}}
-        host = socket.gethostname()
-        children.extend(spawn(name, args, envs.get(name)) for name, args in
-                        commands(port, flower_port, host, pubsub=pubsub).items())
-        wait_ready(children, [f"http://127.0.0.1:{port}/readyz",
-                              f"http://127.0.0.1:{flower_port}/healthcheck"],
-                   [f"{queue}@{host}" for queue in WORKER_QUEUES])
-        banner(port, key, children, (flower_port, flower_user, password_source))
-        while True:
-            check_alive(children)
-            time.sleep(0.5)
+        run(lock)
     except KeyboardInterrupt:
         print("\nFusion Prime: stopping")
     except devstack.MissingBinary as exc:
         print(f"run: {exc}", file=sys.stderr)
         code = 2
-    except (RunError, devstack.StartupError, pubsub_emulator.StartupError,
-            subprocess.TimeoutExpired) as exc:
+    except (RunError, GaveUp, run_ports.PortError, devstack.StartupError,
+            pubsub_emulator.StartupError, subprocess.TimeoutExpired) as exc:
         print(f"run: {exc}", file=sys.stderr)
         code = 1
     except Exception:  # e.g. an unreachable DATABASE_URL: show it, but still clean up
         traceback.print_exc()
         code = 1
+    # A second Ctrl-C/SIGTERM must not cut the cleanup short, but it does mean "now":
+    # whatever is still running is killed instead of waited for.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
-    stop_children(children)
+        signal.signal(sig, _stop_requested_again)
+    SUPERVISOR.stop(STOP_TIMEOUT)
     if emulator_owned and pubsub_emulator.status(DATA_DIR / "pubsub") is not None:
         pubsub_emulator.stop_emulator(DATA_DIR / "pubsub")
         print("  stopped the private Pub/Sub emulator")
     if owned and any(devstack.status(DATA_DIR).values()):
+        ENV_FILE.unlink(missing_ok=True)  # nothing left for the CLI to reach
         try:
             devstack.stop_all(DATA_DIR)
         except (devstack.StartupError, subprocess.TimeoutExpired) as exc:
             print(f"run: could not stop the private servers: {exc}", file=sys.stderr)
             return code or 1
         print(f"  stopped private PostgreSQL/Redis (data kept in {_show(DATA_DIR)})")
-    elif private and not owned:
+    elif ENV_FILE.exists():
+        # The servers stay up (as `make services-up` or their owner left them); the API and
+        # the emulator do not.
+        write_env_file({}, ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"))
+    if private and not owned:
         print("  left the private servers running (they were up before this run)")
     return code
 

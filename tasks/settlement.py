@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from celery import Task
+
 from app.config import Settings, get_settings
-from app.persistence.db import single_statement, unit_of_work
+from app.persistence.db import unit_of_work
 from app.services import escrows, settlement
 from app.services.commands import Outcome
 from tasks.celery_app import fusion_task
@@ -47,12 +50,19 @@ def process_command(command_id: str) -> dict[str, Any]:
 
 
 def settle_command(command_id: str, now: datetime, settings: Settings) -> Outcome:
-    """The settlement task's work. A clear command settles in one statement, a transaction
-    of its own; anything else (a refusal, a hold, a replay, a first use) is the rules' to
-    decide, in a unit of work."""
-    with single_statement() as conn:
-        settled = settlement.settle_if_clear(conn, command_id, now, settings)
-    if settled is not None:
-        return settled
+    """The settlement task's work, in one unit of work: a batch of one."""
     with unit_of_work() as session:
         return settlement.process_command(session, command_id, now, settings)
+
+
+@fusion_task("settlement.settle_batch", bind=True)
+def settle_batch(task: Task, command_ids: list[str], batch_id: str | None = None
+                 ) -> dict[str, Any]:
+    """Settle a list of command ids in one unit of work; each settled or failed command
+    names the batch (or, without one, this task)."""
+    settled_by = batch_id or task.request.id or "settlement.settle_batch"
+    with unit_of_work() as session:
+        result = settlement.settle_batch(session, command_ids, _now(), get_settings(),
+                                         settled_by)
+    return {"batch_id": batch_id, "counts": dict(Counter(o.status for o in result.outcomes)),
+            "not_found": result.not_found, "wrong_type": result.wrong_type}

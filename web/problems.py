@@ -36,8 +36,8 @@ class ApiProblem(Exception):
         self.headers = headers or {}
 
 
-def problem(status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None,
-            headers: dict[str, str] | None = None) -> Response:
+def problem_body(status: int, code: str, detail: str,
+                 errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title_of(code),
@@ -47,22 +47,34 @@ def problem(status: int, code: str, detail: str, errors: list[dict[str, Any]] | 
     }
     if errors:
         body["errors"] = errors
+    return body
+
+
+def problem(status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None,
+            headers: dict[str, str] | None = None) -> Response:
+    body = problem_body(status, code, detail, errors)
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
 
 
-def from_validation_error(exc: ValidationError) -> Response:
+def validation_problem(exc: ValidationError) -> dict[str, Any]:
+    """The problem body of a request body that does not match its schema."""
     if any(e["type"] == "json_invalid" for e in exc.errors()):
-        return problem(400, "malformed_json", "the request body is not valid JSON")
+        return problem_body(400, "malformed_json", "the request body is not valid JSON")
     errors = [
         {"field": ".".join(str(p) for p in e["loc"]) or "body", "code": e["type"],
          "message": e["msg"]}
         for e in exc.errors(include_url=False, include_input=False)
     ]
-    return problem(422, "validation_failed", "the request body does not match the schema",
-                   errors)
+    return problem_body(422, "validation_failed", "the request body does not match the schema",
+                        errors)
+
+
+def from_validation_error(exc: ValidationError) -> Response:
+    body = validation_problem(exc)
+    return Response(json.dumps(body), status=body["status"], mimetype="application/problem+json")
 
 
 _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
@@ -70,7 +82,13 @@ _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
 )
 
 
-def from_domain_error(exc: DomainError) -> Response:
+def domain_problem(exc: DomainError) -> dict[str, Any]:
+    """The problem body of a domain refusal."""
     status = next((s for cls, s in _DOMAIN_STATUS if isinstance(exc, cls)), 400)
     errors = [{"field": exc.field, "code": exc.code, "message": exc.message}] if exc.field else None
-    return problem(status, exc.code, exc.message, errors)
+    return problem_body(status, exc.code, exc.message, errors)
+
+
+def from_domain_error(exc: DomainError) -> Response:
+    body = domain_problem(exc)
+    return Response(json.dumps(body), status=body["status"], mimetype="application/problem+json")

@@ -137,6 +137,63 @@ class SettlementCommand(Request):
         "DVP only: how much of counter_asset"), examples=["1.5"])
 
 
+class SettlementCommandBatch(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"commands": [
+        dict(DVP_EXAMPLE), dict(COLLATERAL_EXAMPLE)]}]})
+
+    # Items are checked one by one (each as a SettlementCommand), so one bad item is refused
+    # alone instead of refusing the whole batch.
+    commands: list[Any] = Field(min_length=1, max_length=1000,
+                                description="each item: the body of a SettlementCommand")
+
+
+class BatchItemAccepted(BaseModel):
+    command_id: str | None
+    status: Literal["accepted", "rejected"]
+    problem: dict[str, Any] | None = None
+
+
+class BatchAcceptedResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "batch_id": "cb-7a1f", "status_url": "/v1/settlement/command-batches/cb-7a1f",
+        "items": [{"command_id": "dvp-2026-0001", "status": "accepted"},
+                  {"command_id": "col-2026-0001", "status": "accepted"}]}]})
+
+    batch_id: str
+    status_url: str
+    items: list[BatchItemAccepted]
+
+
+class BatchItemView(BaseModel):
+    position: int
+    command_id: str
+    status: str
+    reason: str | None
+    reason_detail: str | None
+    settled_by: str | None
+    settled_at: datetime | None
+    failed_at: datetime | None
+
+
+class BatchView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "batch_id": "cb-7a1f", "created_at": "2026-01-05T09:30:00Z", "item_count": 2,
+        "accepted_count": 2, "rejected_count": 0, "counts": {"settled": 2},
+        "items": [{"position": 0, "command_id": "dvp-2026-0001", "status": "settled",
+                   "reason": None, "reason_detail": None, "settled_by": "batch",
+                   "settled_at": "2026-01-05T09:30:01Z", "failed_at": None}],
+        "next_cursor": None}]})
+
+    batch_id: str
+    created_at: datetime
+    item_count: int
+    accepted_count: int
+    rejected_count: int
+    counts: dict[str, int]
+    items: list[BatchItemView]
+    next_cursor: str | None = None
+
+
 class AcceptedResponse(BaseModel):
     """A command stored and queued: it runs in a worker; poll status_url."""
 
@@ -174,6 +231,7 @@ class CommandView(BaseModel):
     settling_at: datetime | None
     settled_at: datetime | None
     failed_at: datetime | None
+    settled_by: str | None = None
 
 
 class ApprovalView(BaseModel):

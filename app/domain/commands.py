@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-from app.domain.errors import GuardFailed
+from app.domain.errors import DomainError, GuardFailed, Held
 
 
 class CommandType(StrEnum):
@@ -55,3 +56,29 @@ TASK_FOR_COMMAND: dict[CommandType, str] = {
     CommandType.ESCROW_RELEASE: "settlement.release_escrow",
     CommandType.ESCROW_REFUND: "settlement.refund_escrow",
 }
+
+
+# A hold's detail is shown to operators on the command; a long one is cut rather than refused.
+HOLD_DETAIL_LIMIT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What a refused command becomes: `failed` with the guard's code and an outcome event,
+    or, for a hold, still where it was with the reason shown and no event (the sweeper
+    offers it again later)."""
+
+    status: CommandStatus
+    reason: str
+    detail: str
+    event_type: str | None
+    shown_on_escrow: bool
+
+
+def refusal(current: CommandStatus, cause: DomainError) -> Refusal:
+    # A compliance hold or refusal is shown on the escrow itself, not only on the command.
+    on_escrow = cause.code.startswith("compliance_")
+    if isinstance(cause, Held):
+        return Refusal(current, cause.code, cause.message[:HOLD_DETAIL_LIMIT], None, on_escrow)
+    return Refusal(advance(current, CommandStatus.FAILED), cause.code, cause.message,
+                   "command.failed", on_escrow)

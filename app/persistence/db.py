@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import get_settings
 
 Statement = tuple[str, Mapping[str, Any]]  # psycopg `%(name)s` SQL and its parameters
-# A unit of work's connection, or the driver's own one (single_statement).
+# A unit of work's connection, or the driver's own one.
 DriverConnection = Connection | psycopg.Connection[Any]
 
 
@@ -56,32 +56,6 @@ def unit_of_work() -> Iterator[Session]:
             yield session
     finally:
         session.close()
-
-
-@contextmanager
-def single_statement() -> Iterator[psycopg.Connection[Any]]:
-    """A pooled connection outside any transaction, for a statement that is a whole unit of
-    work on its own (a database function that writes all or nothing): it commits as it
-    returns, which saves the BEGIN and COMMIT round trips. Never for two statements that
-    belong together.
-
-    The driver's own connection, in autocommit, without SQLAlchemy's connection around it
-    (about 0.04 ms of CPU per use); it goes back to the pool in a transaction mode again,
-    or is thrown away."""
-    pooled = get_engine().raw_connection()
-    try:
-        driver = pooled.driver_connection
-        assert isinstance(driver, psycopg.Connection)
-        driver.autocommit = True
-        try:
-            yield driver
-        finally:
-            try:
-                driver.autocommit = False
-            except psycopg.Error:
-                pooled.invalidate()  # a broken connection; the pool opens a new one
-    finally:
-        pooled.close()
 
 
 def ping(session: Session) -> datetime:

@@ -172,7 +172,32 @@ class Command(Base):
     settling_at: Mapped[datetime | None]
     settled_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+    # The batch (or the task, for a single command) whose unit of work made it terminal.
+    settled_by: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=utcnow)
+
+
+class CommandBatch(Base):
+    """Settlement commands submitted together (POST /v1/settlement/command-batches)."""
+
+    __tablename__ = "command_batches"
+
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_count: Mapped[int]
+    accepted_count: Mapped[int]
+    rejected_count: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class CommandBatchItem(Base):
+    """An accepted item of a batch, at its position in the request."""
+
+    __tablename__ = "command_batch_items"
+
+    batch_id: Mapped[str] = mapped_column(ForeignKey("command_batches.batch_id"),
+                                          primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    command_id: Mapped[str] = mapped_column(ForeignKey("commands.command_id"))
 
 
 class IdempotencyRecord(Base):

@@ -1,11 +1,16 @@
-"""The settlement command's SQL: lock the command, lock its balances, write the outcome.
+"""The settlement batch's SQL: lock the commands, lock their balances, write every outcome.
 
 A settlement is the hottest unit of work in the system, so its statements run on the unit of
 work's connection through the driver (no ORM, no SQLAlchemy result objects; see
-db.run_on_driver), in as few round trips as the rules allow: the command is locked in one
-round trip with the balances of the accounts it names (and whatever else the caller reads,
-see db.run_together), and everything the rules decided is written in one statement. A
-refusal is decided before anything is written, so it needs no savepoint.
+db.run_on_driver), in three round trips whatever the batch's size: the commands are locked
+with the compliance gate's facts about their parties (gate_store.facts_of_commands, see
+db.run_together); then every balance the rules need, created if new and locked, in one
+sorted order across the batch; then everything the rules decided is written in one
+statement. A refusal is decided before anything is written, so it needs no savepoint.
+
+Every unit of work that locks balances takes them in the column's own sort order, and every
+one that locks commands takes them sorted too, so two batches over the same accounts or the
+same commands wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -17,21 +22,20 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from app.domain.commands import CommandStatus, CommandType
+from app.domain.commands import CommandType
 from app.domain.ledger import Balance, BalanceState, TransferStatus
-from app.domain.settlement import SETTLEMENT_TYPES, BalanceKey, Leg, SettlementTerms
-from app.persistence.db import DriverConnection, Statement
+from app.domain.settlement import BalanceKey, Decision, SettlementTerms, Verdict
+from app.persistence.db import Statement, run_together
 from app.persistence.db import run_on_driver as run
 
-_LOCK_COMMAND = """
+_LOCK_COMMANDS = """
     SELECT command_id, type, status, reason, payer, payee, asset, amount, counter_asset,
            counter_amount, deadline, workflow_id, escrow_id
-    FROM commands WHERE command_id = %(command_id)s
+    FROM commands WHERE command_id = ANY(CAST(%(command_ids)s AS text[]))
+    ORDER BY command_id
     FOR UPDATE
 """
 
-# Sorted by the column's own collation, as every other path that locks balances sorts them,
-# so that two units of work over the same accounts take the locks in the same order.
 _LOCK_BALANCES = """
     SELECT b.account_id, b.asset, b.no_overdraft, b.debits_posted, b.credits_posted,
            b.debits_pending, b.credits_pending
@@ -41,29 +45,6 @@ _LOCK_BALANCES = """
     ORDER BY b.account_id, b.asset
     FOR UPDATE OF b
 """
-
-# Sent with the command's lock, before the rules have read the command: the balances of the
-# accounts it names, in every asset it names, locked in the same order as above. For a DVP
-# or a collateral transfer these are exactly the balances its legs move. The rules still
-# decide what is needed; a balance this leaves out (a deposit's bank account, an account's
-# first use) is locked afterwards by lock_balances. Nothing is locked for a finished command.
-_LOCK_NAMED_BALANCES = """
-    SELECT b.account_id, b.asset, b.no_overdraft, b.debits_posted, b.credits_posted,
-           b.debits_pending, b.credits_pending
-    FROM ledger_balances AS b
-    JOIN (SELECT named.account_id, asset.asset
-          FROM commands AS c
-          CROSS JOIN LATERAL (VALUES (c.payer), (c.payee)) AS named(account_id)
-          CROSS JOIN LATERAL (VALUES (c.asset), (c.counter_asset)) AS asset(asset)
-          WHERE c.command_id = %(command_id)s AND c.payer IS NOT NULL
-            AND c.type = ANY(CAST(%(types)s AS text[]))
-            AND c.status <> ALL(CAST(%(terminal)s AS text[]))) AS k
-      ON b.account_id = k.account_id AND b.asset = k.asset
-    ORDER BY b.account_id, b.asset
-    FOR UPDATE OF b
-"""
-_SETTLEMENT_TYPES = sorted(t.value for t in SETTLEMENT_TYPES)
-_TERMINAL = sorted(s.value for s in CommandStatus if s.terminal)
 
 _CREATE_BALANCES = """
     INSERT INTO ledger_balances (account_id, asset, kind, no_overdraft, debits_posted,
@@ -75,10 +56,12 @@ _CREATE_BALANCES = """
     ON CONFLICT DO NOTHING
 """
 
-# Balances, transfers, the command's walk to `settled` and its outcome event, in one statement.
-# The transfers carry no ON CONFLICT: the locked, non-terminal command proves none of them was
-# committed before, so a clash is a bug and must abort the whole unit of work.
-_RECORD_SETTLED = """
+# Every outcome of a batch in one statement: balances, transfers, each command's new status
+# (its walk to `settled`, its failure or its hold), compliance reasons shown on escrows and
+# one outcome event per settled or failed command. The transfers carry no ON CONFLICT: the
+# locked, non-terminal commands prove none of them was committed before, so a clash is a
+# bug and must abort the whole unit of work.
+_RECORD_OUTCOMES = """
     WITH balances AS (
         UPDATE ledger_balances AS b
         SET debits_posted = v.debits_posted, credits_posted = v.credits_posted,
@@ -95,63 +78,59 @@ _RECORD_SETTLED = """
                     CAST(%(t_credits)s AS text[]), CAST(%(t_assets)s AS text[]),
                     CAST(%(t_amounts)s AS numeric[])) AS t
     ), command AS (
-        UPDATE commands
-        SET status = %(status)s, validated_at = %(now)s, settling_at = %(now)s,
-            settled_at = %(now)s, reason = NULL, reason_detail = NULL, updated_at = %(now)s
-        WHERE command_id = %(command_id)s
+        UPDATE commands AS c
+        SET status = v.status, reason = v.reason, reason_detail = v.detail,
+            validated_at = CASE WHEN v.verdict = 'settled' THEN %(now)s ELSE c.validated_at END,
+            settling_at = CASE WHEN v.verdict = 'settled' THEN %(now)s ELSE c.settling_at END,
+            settled_at = CASE WHEN v.verdict = 'settled' THEN %(now)s ELSE c.settled_at END,
+            failed_at = CASE WHEN v.verdict = 'failed' THEN %(now)s ELSE c.failed_at END,
+            settled_by = CASE WHEN v.verdict = 'held' THEN c.settled_by
+                              ELSE %(settled_by)s END,
+            updated_at = %(now)s
+        FROM unnest(CAST(%(c_ids)s AS text[]), CAST(%(c_verdicts)s AS text[]),
+                    CAST(%(c_statuses)s AS text[]), CAST(%(c_reasons)s AS text[]),
+                    CAST(%(c_details)s AS text[])) AS v(command_id, verdict, status, reason, detail)
+        WHERE c.command_id = v.command_id
+    ), escrow AS (
+        UPDATE escrows AS e SET hold_reason = v.hold_reason, updated_at = %(now)s
+        FROM unnest(CAST(%(e_ids)s AS text[]), CAST(%(e_reasons)s AS text[]))
+             AS v(escrow_id, hold_reason)
+        WHERE e.escrow_id = v.escrow_id
     )
     INSERT INTO outbox (id, topic, event_type, aggregate_id, payload, attempts)
-    VALUES (%(event_id)s, %(topic)s, %(event_type)s, %(command_id)s,
-            CAST(%(payload)s AS jsonb), 0)
+    SELECT v.id, %(topic)s, v.event_type, v.aggregate_id, v.payload, 0
+    FROM unnest(CAST(%(o_ids)s AS text[]), CAST(%(o_types)s AS text[]),
+                CAST(%(o_aggregates)s AS text[]), CAST(%(o_payloads)s AS jsonb[]))
+         AS v(id, event_type, aggregate_id, payload)
 """
 
 
-_SETTLE_IF_CLEAR = """
-    SELECT settle_if_clear(%(command_id)s, %(now)s, %(kyc_required)s, %(event_id)s, %(topic)s,
-                           %(occurred_at)s, %(source)s, %(aml_kind)s,
-                           CAST(%(active_statuses)s AS text[])) AS settled
-"""
+
+def lock_commands(command_ids: Sequence[str]) -> Statement:
+    """Lock the commands' rows in sorted order; its rows are read by terms_from."""
+    return _LOCK_COMMANDS, {"command_ids": list(command_ids)}
 
 
-def settle_if_clear(conn: DriverConnection, *, command_id: str, now: datetime, kyc_required: bool,
-                    event_id: str, topic: str, occurred_at: str,
-                    gate_params: Mapping[str, Any]) -> bool:
-    """Settle the command in one statement when nothing needs deciding (the database
-    function settle_if_clear, alembic/versions/0008): true when it did; false when it wrote
-    nothing and the rules must decide. gate_params: the compliance gate's constants
-    (source, aml_kind, active_statuses), as its own SQL takes them."""
-    rows = run(conn, _SETTLE_IF_CLEAR, {
-        **gate_params, "command_id": command_id, "now": now, "kyc_required": kyc_required,
-        "event_id": event_id, "topic": topic, "occurred_at": occurred_at})
-    return bool(rows[0].settled)
-
-
-def lock_command(command_id: str) -> Statement:
-    """Lock the command's row; its rows are read by terms_from."""
-    return _LOCK_COMMAND, {"command_id": command_id}
-
-
-def lock_named_balances(command_id: str) -> Statement:
-    """Lock the balances the command names (see _LOCK_NAMED_BALANCES); its rows are read by
-    balances_from. Only after lock_command, in the same round trip or a later one."""
-    return _LOCK_NAMED_BALANCES, {"command_id": command_id, "types": _SETTLEMENT_TYPES,
-                                  "terminal": _TERMINAL}
-
-
-def terms_from(rows: Sequence[Any]) -> SettlementTerms | None:
-    if not rows:
-        return None
-    row = rows[0]
-    return SettlementTerms(
+def terms_from(rows: Iterable[Any]) -> dict[str, SettlementTerms]:
+    return {row.command_id: SettlementTerms(
         command_id=row.command_id, type=CommandType(row.type), status=row.status,
         reason=row.reason, payer=row.payer, payee=row.payee, asset=row.asset, amount=row.amount,
         counter_asset=row.counter_asset, counter_amount=row.counter_amount,
         deadline=row.deadline, workflow_id=row.workflow_id, escrow_id=row.escrow_id)
+        for row in rows}
 
 
-def lock_balances(conn: Connection, keys: Sequence[BalanceKey]) -> dict[BalanceKey, Balance]:
-    return balances_from(run(conn, _LOCK_BALANCES, {"accounts": [k[0] for k in keys],
-                                                    "assets": [k[1] for k in keys]}))
+def lock_balances(conn: Connection, rows: Sequence[tuple[str, str, str, bool]]
+                  ) -> dict[BalanceKey, Balance]:
+    """Lock the balances (account, asset, kind, no_overdraft), creating with zero those seen
+    for the first time, in one round trip and one sorted order. A concurrent creator of the
+    same row makes this wait for it, then lock it, in the same order."""
+    accounts, assets, kinds, no_overdraft = (list(c) for c in zip(*rows, strict=True))
+    _, locked = run_together(conn, [
+        (_CREATE_BALANCES, {"accounts": accounts, "assets": assets, "kinds": kinds,
+                            "no_overdraft": no_overdraft}),
+        (_LOCK_BALANCES, {"accounts": accounts, "assets": assets})])
+    return balances_from(locked)
 
 
 def balances_from(rows: Iterable[Any]) -> dict[BalanceKey, Balance]:
@@ -161,22 +140,22 @@ def balances_from(rows: Iterable[Any]) -> dict[BalanceKey, Balance]:
             for r in rows}
 
 
-def create_balances(conn: Connection, rows: Iterable[tuple[str, str, str, bool]]) -> None:
-    """Zero balances for accounts seen for the first time: (account, asset, kind, no_overdraft).
-    A concurrent creator wins quietly; the caller locks them afterwards either way."""
-    accounts, assets, kinds, no_overdraft = (list(c) for c in zip(*rows, strict=True))
-    run(conn, _CREATE_BALANCES, {"accounts": accounts, "assets": assets, "kinds": kinds,
-                                 "no_overdraft": no_overdraft})
-
-
-def record_settled(conn: Connection, *, command_id: str, status: str, now: datetime,
-                   balances: Mapping[BalanceKey, BalanceState], moved: Sequence[Leg],
-                   event_id: str, topic: str, event_type: str,
-                   payload: dict[str, Any]) -> None:
+def record_outcomes(conn: Connection, *, now: datetime, settled_by: str,
+                    decisions: Sequence[Decision],
+                    balances: Mapping[BalanceKey, BalanceState],
+                    escrow_reasons: Mapping[str, str], topic: str,
+                    events: Sequence[tuple[str, str, str, dict[str, Any]]]) -> None:
+    """Write a batch's outcomes: `balances` as they stand after it (only those it changed),
+    the transfers and new status of each decided command, the reasons to show on escrows
+    (escrow id -> text) and the outcome events (id, event type, command id, payload)."""
+    written = [d for d in decisions if d.verdict is not Verdict.SKIPPED]
+    if not written:
+        return
     changed = list(balances.values())
-    run(conn, _RECORD_SETTLED, {
-        "now": now, "status": status, "command_id": command_id,
-        "posted": TransferStatus.POSTED.value,
+    moved = [leg for d in written for leg in d.moved]
+    run(conn, _RECORD_OUTCOMES, {
+        "now": now, "settled_by": settled_by, "posted": TransferStatus.POSTED.value,
+        "topic": topic,
         "b_accounts": [b.account_id for b in changed], "b_assets": [b.asset for b in changed],
         "b_debits": [b.debits_posted for b in changed],
         "b_credits": [b.credits_posted for b in changed],
@@ -185,6 +164,13 @@ def record_settled(conn: Connection, *, command_id: str, status: str, now: datet
         "t_credits": [leg.credit_account for leg in moved],
         "t_assets": [leg.asset for leg in moved],
         "t_amounts": [leg.amount for leg in moved],
-        "event_id": event_id, "topic": topic, "event_type": event_type,
-        "payload": json.dumps(payload),
+        "c_ids": [d.terms.command_id for d in written],
+        "c_verdicts": [d.verdict.value for d in written],
+        "c_statuses": [d.status.value for d in written],
+        "c_reasons": [d.reason for d in written],
+        "c_details": [d.detail for d in written],
+        "e_ids": list(escrow_reasons), "e_reasons": list(escrow_reasons.values()),
+        "o_ids": [e[0] for e in events], "o_types": [e[1] for e in events],
+        "o_aggregates": [e[2] for e in events],
+        "o_payloads": [json.dumps(e[3]) for e in events],
     })

@@ -14,8 +14,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
-from app.domain.commands import TASK_FOR_COMMAND, CommandStatus, CommandType, advance
-from app.domain.errors import Conflict, DomainError, Held, NotFound
+from app.domain.commands import (
+    TASK_FOR_COMMAND,
+    CommandStatus,
+    CommandType,
+    advance,
+    refusal,
+)
+from app.domain.errors import Conflict, DomainError, NotFound
 from app.persistence.models import Command, EscrowRecord, OutboxEvent, new_id
 from app.services.outbox import SETTLEMENT_RESULTS, record_event, stamped
 
@@ -34,6 +40,20 @@ class Accepted:
     task_name: str
     created: bool
     escrow_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewCommand:
+    """A validated command not stored yet: its payload is what its fingerprint covers;
+    `columns` are its optional columns."""
+
+    command_id: str
+    type: CommandType
+    payload: dict[str, Any]
+    columns: dict[str, Any]
+
+    def fingerprint(self) -> str:
+        return request_hash({"type": self.type.value, **self.payload})
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,20 +176,21 @@ def run_command(session: Session, command_id: str, now: datetime, handler: Handl
 def record_refusal(session: Session, command: Command, now: datetime,
                    cause: DomainError) -> Outcome:
     """A hold leaves the command `received` with the reason shown, for the sweeper to offer
-    again later; any other refusal fails it with the guard's code."""
-    _show_on_escrow(session, command, cause)
-    if isinstance(cause, Held):
-        command.reason, command.reason_detail = cause.code, cause.message[:2000]
-        return Outcome(command.command_id, command.status, cause.code)
-    return _fail(session, command, now, cause.code, cause.message)
-
-
-def _show_on_escrow(session: Session, command: Command, cause: DomainError) -> None:
-    """A compliance hold or refusal is shown on the escrow itself, not only on the command."""
-    if command.escrow_id and cause.code.startswith("compliance_"):
+    again later; any other refusal fails it with the guard's code (domain.commands.refusal)."""
+    refused = refusal(CommandStatus(command.status), cause)
+    if refused.shown_on_escrow and command.escrow_id:
         escrow = session.get(EscrowRecord, command.escrow_id)
         if escrow is not None:
-            escrow.hold_reason = f"{cause.code}: {cause.message}"[:2000]
+            escrow.hold_reason = escrow_hold_reason(refused.reason, refused.detail)
+    if refused.event_type is None:
+        command.reason, command.reason_detail = refused.reason, refused.detail
+        return Outcome(command.command_id, command.status, refused.reason)
+    return _fail(session, command, now, refused.reason, refused.detail)
+
+
+def escrow_hold_reason(reason: str, detail: str) -> str:
+    """How a compliance hold or refusal of a command is shown on its escrow."""
+    return f"{reason}: {detail}"[:2000]
 
 
 def _fail(session: Session, command: Command, now: datetime, reason: str,
@@ -193,6 +214,15 @@ def _publish(session: Session, command: Command, event_type: str) -> None:
                  data=outcome_data(command.command_id, type=command.type,
                                    workflow_id=command.workflow_id, escrow_id=command.escrow_id,
                                    status=command.status, reason=command.reason))
+
+
+def next_retry_at(command: Command, sweep_after: timedelta) -> datetime | None:
+    """When the sweeper offers a held command again (None for any other): it re-sends a
+    command still `received` once its last send is `sweep_after` old, at the first sweep
+    after that, so the retry comes at most one sweep interval later than this."""
+    if command.status != CommandStatus.RECEIVED.value or command.reason is None:
+        return None
+    return command.last_enqueued_at + sweep_after
 
 
 def sweep_stuck_commands(session: Session, now: datetime, older_than: timedelta,

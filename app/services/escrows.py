@@ -19,8 +19,8 @@ from app.domain.money import plain
 from app.persistence.models import Command, EscrowApproval, EscrowRecord
 from app.services import ledger
 from app.services.commands import Outcome, run_command
+from app.services.compliance.gate import require_clear
 from app.services.outbox import SETTLEMENT_RESULTS, record_event
-from app.services.settlement_gate import require_clear
 
 
 def funding_transfer_id(escrow_id: str) -> str:

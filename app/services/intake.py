@@ -19,7 +19,7 @@ from app.domain.money import check_asset, parse_amount, plain
 from app.domain.parties import check_account, is_zero_address
 from app.persistence.models import new_id
 from app.services import escrows
-from app.services.commands import Accepted, accept_command
+from app.services.commands import Accepted, NewCommand, accept_command
 
 
 def request_escrow(session: Session, decimals: Mapping[str, int], *, payer: str, payee: str,
@@ -50,20 +50,31 @@ def request_escrow_action(session: Session, escrow_id: str, kind: CommandType,
 
 
 def request_deposit(session: Session, decimals: Mapping[str, int], *, account_id: str,
-                    asset: str, amount: object) -> Accepted:
+                    asset: str, amount: object, command_id: str | None = None) -> Accepted:
+    """`command_id` makes the deposit idempotent (a seed run twice deposits once)."""
     money = parse_amount(amount, asset, decimals)
     account = check_account(account_id, "account_id")
     return accept_command(
-        session, command_id=new_id(), type=CommandType.DEPOSIT, payer=None, payee=account,
+        session, command_id=command_id or new_id(), type=CommandType.DEPOSIT, payer=None,
+        payee=account,
         asset=money.asset, amount=money.amount,
         payload={"account_id": account, "asset": money.asset, "amount": plain(money.amount)})
 
 
 def submit_settlement_command(
-    session: Session, decimals: Mapping[str, int], *, command_id: str, type: str,
-    workflow_id: str, account_ref: str, payer: str, payee: str, asset: str, amount: object,
-    deadline: datetime, counter_asset: str | None = None, counter_amount: object = None,
-) -> Accepted:
+    session: Session, decimals: Mapping[str, int], **fields: Any) -> Accepted:
+    """Store a DVP or collateral transfer once (see settlement_command for its fields)."""
+    command = settlement_command(decimals, **fields)
+    return accept_command(session, command_id=command.command_id, type=command.type,
+                          payload=command.payload, **command.columns)
+
+
+def settlement_command(
+    decimals: Mapping[str, int], *, command_id: str, type: str, workflow_id: str,
+    account_ref: str, payer: str, payee: str, asset: str, amount: object, deadline: datetime,
+    counter_asset: str | None = None, counter_amount: object = None,
+) -> NewCommand:
+    """A DVP or collateral transfer as it will be stored, or InvalidInput saying why not."""
     kind = CommandType(type)
     if kind not in (CommandType.DVP, CommandType.COLLATERAL_TRANSFER):
         raise InvalidInput("type must be DVP or COLLATERAL_TRANSFER", code="invalid_type",
@@ -87,13 +98,12 @@ def submit_settlement_command(
                "deadline": deadline.isoformat(),
                "counter_asset": counter.asset if counter else None,
                "counter_amount": plain(counter.amount) if counter else None}
-    return accept_command(
-        session, command_id=command_id, type=kind, workflow_id=workflow_id,
-        account_ref=account_ref, payer=payer, payee=payee, asset=money.asset,
-        amount=money.amount, deadline=deadline,
-        counter_asset=counter.asset if counter else None,
-        counter_amount=counter.amount if counter else None, payload=payload)
+    return NewCommand(command_id, kind, payload, {
+        "workflow_id": workflow_id, "account_ref": account_ref, "payer": payer,
+        "payee": payee, "asset": money.asset, "amount": money.amount, "deadline": deadline,
+        "counter_asset": counter.asset if counter else None,
+        "counter_amount": counter.amount if counter else None})
 
 
 __all__ = ["check_account", "request_deposit", "request_escrow", "request_escrow_action",
-           "submit_settlement_command"]
+           "settlement_command", "submit_settlement_command"]

@@ -1,115 +1,108 @@
-"""Settlement commands: deposits, collateral transfers and DVP (both legs or neither).
+"""Settlement commands: deposits, collateral transfers and DVP (both legs or neither), settled
+in batches, a single command being a batch of one.
 
-A clear DVP or collateral transfer can settle in one statement (settle_if_clear: the database
-function of alembic 0008, when settings.settlement_fast_path): it writes only when nothing
-needs deciding, and otherwise leaves the command untouched for process_command.
-
-process_command applies the rules to any settlement command, in two round trips between BEGIN
-and COMMIT
-(app/persistence/settlement_store.py): one locks the command, fetches the compliance gate's
-facts about the parties it names and locks their balances; the other writes the outcome.
-The rules (here and in app/domain/settlement.py) decide what is needed from the command as
-locked; whatever that first round trip did not fetch (a deposit's bank account, an account's
-first use) is fetched afterwards. The rules decide on the locked balances before anything is
-written, so a refusal writes only its own record, through the same code as every other
-command (services/commands.py).
+settle_batch is one unit of work for any number of commands, in three round trips between
+BEGIN and COMMIT (app/persistence/settlement_store.py): the first locks the commands and
+reads the compliance gate's facts about every party they name; the second creates and locks
+every balance their legs move, in one sorted order; the third writes every outcome. Which
+balances are needed is the rules' to say (a deposit's bank account, a DVP's delivery leg),
+so they are asked for once the commands are read, not guessed in SQL. In between, the rules
+(app/domain/settlement.py) decide each command in order on the running balances, so a
+refusal writes only its own record, and nothing is written for a command already terminal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.domain import settlement as rules
-from app.domain.commands import CommandStatus, advance
-from app.domain.errors import Conflict, DomainError, GuardFailed, NotFound
-from app.domain.ledger import Balance
-from app.domain.settlement import SETTLEMENT_TYPES, Leg
+from app.domain.compliance import gate as gate_rules
+from app.domain.errors import Conflict, NotFound
+from app.domain.ledger import BalanceState
+from app.domain.settlement import SETTLEMENT_TYPES, Decision
+from app.persistence import gate_store
 from app.persistence import settlement_store as store
-from app.persistence.db import DriverConnection, run_together
-from app.persistence.models import Command, new_id
+from app.persistence.db import run_together
+from app.persistence.models import new_id
 from app.services import ledger
-from app.services.commands import Outcome, outcome_data, record_refusal
-from app.services.compliance.gate import GATE_PARAMS, decisions_from_facts, facts_of_command
-from app.services.outbox import SETTLEMENT_RESULTS, occurred_now, stamped
-from app.services.settlement_gate import refuse_unless_clear, require_clear
+from app.services.commands import Outcome, escrow_hold_reason, outcome_data
+from app.services.compliance.lists import SOURCE
+from app.services.outbox import SETTLEMENT_RESULTS, stamped
 
-__all__ = ["SETTLEMENT_TYPES", "process_command", "settle_if_clear"]
-
-_WALK = (CommandStatus.VALIDATED, CommandStatus.SETTLING, CommandStatus.SETTLED)
+__all__ = ["SETTLEMENT_TYPES", "BatchResult", "process_command", "settle_batch"]
 
 
-def settle_if_clear(conn: DriverConnection, command_id: str, now: datetime,
-                    settings: Settings) -> Outcome | None:
-    """Settle the command in one statement, its own transaction, when nothing needs deciding;
-    None when it wrote nothing (or the fast path is off) and process_command must decide."""
-    if not settings.settlement_fast_path:
-        return None
-    settled = store.settle_if_clear(
-        conn, command_id=command_id, now=now,
-        kyc_required=settings.kyc_required_for_settlement, event_id=new_id(),
-        topic=SETTLEMENT_RESULTS, occurred_at=occurred_now(), gate_params=GATE_PARAMS)
-    return Outcome(command_id, CommandStatus.SETTLED.value) if settled else None
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """Each settlement command's outcome, in the order first given; ids that name no
+    command, or a command of another kind, are listed apart and left untouched."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+    wrong_type: list[str] = field(default_factory=list)
+
+
+def settle_batch(session: Session, command_ids: Sequence[str], now: datetime,
+                 settings: Settings, settled_by: str) -> BatchResult:
+    """Settle each command exactly once: the row locks serialise duplicate deliveries and
+    overlapping batches, and a command already terminal keeps its first outcome. Each
+    command's record names `settled_by` (the batch or task) when it becomes terminal."""
+    ids = list(dict.fromkeys(command_ids))
+    if not ids:
+        return BatchResult()
+    conn = session.connection()
+    command_rows, fact_rows = run_together(conn, [
+        store.lock_commands(ids), gate_store.facts_of_commands(ids, sanctions_source=SOURCE)])
+    found = store.terms_from(command_rows)
+    result = BatchResult(
+        not_found=[i for i in ids if i not in found],
+        wrong_type=[i for i in ids if i in found and found[i].type not in SETTLEMENT_TYPES])
+    batch = [found[i] for i in ids if i in found and found[i].type in SETTLEMENT_TYPES]
+    keys = rules.needed_balances(batch, ledger.external_account)
+    balances = store.lock_balances(
+        conn, [(a, asset, *ledger.account_class(a)) for a, asset in keys]) if keys else {}
+    gates = {f.party: gate_rules.decide(f, kyc_required=settings.kyc_required_for_settlement)
+             for f in gate_store.facts_from(fact_rows)}
+    decisions = rules.decide_batch(batch, balances, gates, now, ledger.external_account)
+    _record(session, decisions, balances, now, settled_by)
+    result.outcomes.extend(Outcome(d.terms.command_id, d.status.value, d.reason)
+                           for d in decisions)
+    return result
 
 
 def process_command(session: Session, command_id: str, now: datetime,
-                    settings: Settings) -> Outcome:
-    """Settle a command exactly once: its row lock serialises duplicate deliveries, and a
-    command already terminal returns its first outcome."""
-    conn = session.connection()
-    command_rows, facts, named = run_together(conn, [
-        store.lock_command(command_id), facts_of_command(command_id),
-        store.lock_named_balances(command_id)])
-    terms = store.terms_from(command_rows)
-    if terms is None:
+                    settings: Settings, settled_by: str | None = None) -> Outcome:
+    """Settle one command: a batch of one."""
+    result = settle_batch(session, [command_id], now, settings, settled_by or command_id)
+    if result.not_found:
         raise NotFound(f"command {command_id} not found", code="command_not_found")
-    if terms.type not in SETTLEMENT_TYPES:
-        raise Conflict(f"command {command_id} is a {terms.type}", code="wrong_command_type")
-    if CommandStatus(terms.status).terminal:
-        return Outcome(command_id, terms.status, terms.reason)
-    try:
-        if terms.deadline is not None and now > terms.deadline:
-            raise GuardFailed(f"deadline {terms.deadline.isoformat()} passed before settlement",
-                              code="deadline_exceeded")
-        moved = rules.legs(terms, ledger.external_account)
-        parties = rules.parties_to_screen(terms, moved)
-        if parties:
-            decisions = decisions_from_facts(facts, parties, settings)
-            if decisions is None:
-                require_clear(session, parties, settings)
-            else:
-                refuse_unless_clear(decisions)
-        balances = _lock_balances(session, moved, store.balances_from(named))
-        rules.apply_legs(balances, moved)
-    except DomainError as cause:
-        command = session.get(Command, command_id)
-        assert command is not None  # locked above, in this transaction
-        return record_refusal(session, command, now, cause)
-    status = CommandStatus.RECEIVED
-    for step in _WALK:
-        status = advance(status, step)
-    store.record_settled(
-        conn, command_id=command_id, status=status.value, now=now, balances=balances,
-        moved=moved, event_id=new_id(), topic=SETTLEMENT_RESULTS, event_type="command.settled",
-        payload=stamped(outcome_data(command_id, type=terms.type.value,
-                                     workflow_id=terms.workflow_id, escrow_id=terms.escrow_id,
-                                     status=status.value, reason=None)))
-    return Outcome(command_id, status.value)
+    if result.wrong_type:
+        raise Conflict(f"command {command_id} is not a settlement command",
+                       code="wrong_command_type")
+    return result.outcomes[0]
 
 
-def _lock_balances(session: Session, moved: list[Leg],
-                   locked: dict[rules.BalanceKey, Balance]) -> dict[rules.BalanceKey, Balance]:
-    """The balances the legs move, locked: those already locked with the command, else all of
-    them in the usual order (creating the ones seen for the first time)."""
-    keys = rules.balance_keys(moved)
-    if all(k in locked for k in keys):
-        return {k: locked[k] for k in keys}
-    conn = session.connection()
-    locked = store.lock_balances(conn, keys)
-    missing = [k for k in keys if k not in locked]
-    if missing:
-        store.create_balances(conn, [(a, asset, *ledger.account_class(a)) for a, asset in missing])
-        locked = store.lock_balances(conn, keys)
-    return locked
+def _record(session: Session, decisions: Sequence[Decision],
+            balances: Mapping[rules.BalanceKey, BalanceState], now: datetime,
+            settled_by: str) -> None:
+    moved_keys = {k for d in decisions for k in rules.balance_keys(list(d.moved))}
+    escrow_reasons = {d.terms.escrow_id: escrow_hold_reason(d.reason or "", d.detail or "")
+                      for d in decisions if d.shown_on_escrow and d.terms.escrow_id}
+    events = [(new_id(), d.event_type, d.terms.command_id, _event(d))
+              for d in decisions if d.event_type is not None]
+    store.record_outcomes(
+        session.connection(), now=now, settled_by=settled_by, decisions=decisions,
+        balances={k: balances[k] for k in sorted(moved_keys)}, escrow_reasons=escrow_reasons,
+        topic=SETTLEMENT_RESULTS, events=events)
+
+
+def _event(decision: Decision) -> dict[str, object]:
+    terms = decision.terms
+    return stamped(outcome_data(
+        terms.command_id, type=terms.type.value, workflow_id=terms.workflow_id,
+        escrow_id=terms.escrow_id, status=decision.status.value, reason=decision.reason))

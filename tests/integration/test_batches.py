@@ -5,6 +5,7 @@ before stay done. The CLI prints plain lines when not on a terminal."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -146,14 +147,22 @@ def test_a_cancelled_rescreen_screens_no_more_parties(worker: Worker) -> None:
         assert (view.status, view.done, view.finished_at is not None) == ("cancelled", 1, True)
 
 
-def test_the_cli_lists_shows_and_cancels_in_plain_lines(worker: Worker) -> None:
+def test_the_cli_lists_shows_and_cancels(worker: Worker) -> None:
     from cli.main import cli  # noqa: PLC0415
 
     batch_id = risk_batch(chunks=2)
     runner = CliRunner()
     listed = runner.invoke(cli, ["batch", "list", "--kind", "risk_recompute"])
     assert listed.exit_code == 0, listed.output
-    assert f"{batch_id}\trisk_recompute\trunning\t0/4 (0.0%), 0 failed" in listed.output
+    header, *rows = listed.output.splitlines()
+    assert header.split() == ["id", "kind", "status", "progress", "created"]
+    row = next(r for r in rows if r.startswith(batch_id))
+    assert row.split()[1:6] == ["risk_recompute", "running", "0/4", "(0.0%),", "0"]
+    as_json = runner.invoke(cli, ["batch", "list", "--kind", "risk_recompute", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    listed_json = next(b for b in json.loads(as_json.output) if b["id"] == batch_id)
+    assert (listed_json["status"], listed_json["total"], listed_json["done"]) == (
+        "running", 4, 0)
     shown = runner.invoke(cli, ["batch", "status", batch_id])
     assert shown.exit_code == 0, shown.output
     assert "kind: risk_recompute\nstatus: running\nprogress: 0/4 (0.0%), 0 failed" in shown.output

@@ -152,14 +152,13 @@ def test_a_chain_fact_on_a_held_party_raises_one_alert() -> None:
 
 
 def test_facts_fetched_with_a_command_decide_as_asking_about_its_parties() -> None:
+    from app.domain.compliance.gate import decide  # noqa: PLC0415
     from app.persistence.db import run_together  # noqa: PLC0415
+    from app.persistence.gate_store import facts_from, facts_of_commands  # noqa: PLC0415
     from app.persistence.models import new_id  # noqa: PLC0415
     from app.services import intake  # noqa: PLC0415
-    from app.services.compliance.gate import (  # noqa: PLC0415
-        decisions_from_facts,
-        facts_of_command,
-        party_gates,
-    )
+    from app.services.compliance.gate import party_gates  # noqa: PLC0415
+    from app.services.compliance.lists import SOURCE  # noqa: PLC0415
 
     rejected, clean = party(), party()
     kyc_case(rejected, "in_review", "rejected")
@@ -171,12 +170,12 @@ def test_facts_fetched_with_a_command_decide_as_asking_about_its_parties() -> No
             deadline=datetime.now(UTC) + timedelta(hours=1)).command_id
     for required in (False, True):
         with unit_of_work() as session:
-            (facts,) = run_together(session.connection(), [facts_of_command(command_id)])
+            (rows,) = run_together(session.connection(), [
+                facts_of_commands([command_id], sanctions_source=SOURCE)])
             asked = party_gates(session, [rejected, clean], settings(required))
-        prefetched = decisions_from_facts(facts, [rejected, clean], settings(required))
-        assert prefetched == asked
+        prefetched = {f.party: decide(f, kyc_required=required) for f in facts_from(rows)}
+        # facts about exactly the command's parties, no other
+        assert set(prefetched) == {rejected, clean}
+        assert [prefetched[rejected], prefetched[clean]] == asked
         assert [d.status for d in asked] == [GateStatus.BLOCKED,
                                             GateStatus.REVIEW if required else GateStatus.CLEAR]
-        # facts about other parties, or in another order, decide nothing
-        assert decisions_from_facts(facts, [clean, rejected], settings(required)) is None
-        assert decisions_from_facts(facts, [rejected, party()], settings(required)) is None

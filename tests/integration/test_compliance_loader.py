@@ -93,8 +93,13 @@ def test_a_changed_list_becomes_a_new_active_version(service_env: dict[str, str]
 def test_the_cli_loads_and_reports(service_env: dict[str, str]) -> None:
     from cli.main import cli  # noqa: PLC0415 - after service_env's settings
 
-    result = CliRunner().invoke(cli, ["sanctions", "load", str(SMALL), "--no-rescreen"])
+    result = CliRunner().invoke(cli, ["sanctions", "load", str(SMALL), "--no-rescreen",
+                                      "--json"])
     assert result.exit_code == 0, result.output
     assert '"entries": 17' in result.output
+    again = CliRunner().invoke(cli, ["sanctions", "load", str(SMALL), "--no-rescreen"])
+    assert again.exit_code == 0, again.output
+    assert "entries:" in again.output and "17" in again.output
+    assert "loading" in again.output and "nothing loaded" in again.output
     missing = CliRunner().invoke(cli, ["sanctions", "load", str(SMALL / "nope")])
     assert missing.exit_code != 0

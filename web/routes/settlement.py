@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from celery.result import AsyncResult
-from flask import Blueprint
+from flask import Blueprint, request
 
 from app.domain.errors import NotFound
-from app.services import intake, ledger
+from app.services import command_batches, intake, ledger
 from app.services.commands import get_command
 from tasks.celery_app import celery_app, send_command_task
-from web.endpoint import Context, Reply, endpoint
-from web.routes.views import accepted, balance_view, command_view
+from web.endpoint import Context, Query, Reply, endpoint
+from web.routes.batch_views import (
+    SETTLE_BATCH_SIZE,
+    batch_accepted,
+    batch_view,
+    parse_items,
+    send_settle_batch,
+)
+from web.routes.views import accepted, balance_view, command_body
 from web.schemas import (
     COLLATERAL_EXAMPLE,
     DVP_EXAMPLE,
     AcceptedResponse,
     AccountView,
+    BatchAcceptedResponse,
+    BatchView,
     CommandView,
     Deposit,
     SettlementCommand,
+    SettlementCommandBatch,
     TaskView,
 )
 
@@ -46,12 +57,44 @@ def submit_command(ctx: Context, body: SettlementCommand) -> Reply:
     return accepted(result)
 
 
+@endpoint(bp, "POST", "/v1/settlement/command-batches", scope=WRITE, body=SettlementCommandBatch,
+          response=BatchAcceptedResponse, status=202, operation_id="createCommandBatch",
+          summary="Submit up to 1,000 settlement commands at once; each item is accepted or "
+                  "rejected on its own")
+def submit_command_batch(ctx: Context, body: SettlementCommandBatch) -> Reply:
+    items, problems = parse_items(body.commands)
+    submission = command_batches.submit_batch(ctx.session, ctx.settings.asset_decimals, items,
+                                              len(body.commands))
+    for start in range(0, len(submission.created), SETTLE_BATCH_SIZE):
+        ctx.after_commit(send_settle_batch, submission.created[start:start + SETTLE_BATCH_SIZE],
+                         submission.batch_id)
+    return Reply(202, batch_accepted(submission, body.commands, problems))
+
+
+@endpoint(bp, "GET", "/v1/settlement/command-batches/{batch_id}", scope=READ,
+          response=BatchView, operation_id="getCommandBatch",
+          query=(Query("limit", "Items per page (default 100)",
+                       {"type": "integer", "minimum": 1, "maximum": 1000}),
+                 Query("cursor", "`next_cursor` of the previous page")),
+          summary="A batch's counts per command status and its items' outcomes "
+                  "(?limit=, ?cursor=)")
+def get_command_batch(ctx: Context, batch_id: str) -> Reply:
+    limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 1000)
+    cursor = request.args.get("cursor", "")
+    after = int(cursor) if cursor.isdigit() else -1
+    summary, items = command_batches.batch_progress(ctx.session, batch_id, after=after,
+                                                    limit=limit)
+    return Reply(200, batch_view(summary, items, limit))
+
+
 @endpoint(bp, "GET", "/v1/settlement/commands/{command_id}", scope=READ, response=CommandView,
           summary="A command's status, reason and timestamps")
 def get_settlement_command(ctx: Context, command_id: str) -> Reply:
     """Status moves forward only: received → validated → settling → settled | failed; a
-    failed command carries `reason` and `reason_detail`."""
-    return Reply(200, command_view(get_command(ctx.session, command_id)).model_dump(mode="json"))
+    failed command carries `reason` and `reason_detail`; a held one says in `next_retry_at`
+    when the sweeper retries it."""
+    sweep_after = timedelta(seconds=ctx.settings.command_sweep_after_seconds)
+    return Reply(200, command_body(get_command(ctx.session, command_id), sweep_after))
 
 
 @endpoint(bp, "POST", "/v1/ledger/deposits", scope=WRITE, body=Deposit,

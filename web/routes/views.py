@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from app.domain import ledger as rules
 from app.domain.money import format_amount
 from app.persistence.models import Command, EscrowApproval, EscrowRecord, LedgerBalance
-from app.services.commands import Accepted
+from app.services.commands import Accepted, next_retry_at
 from web.endpoint import Reply
 from web.schemas import (
     AcceptedResponse,
@@ -33,6 +36,17 @@ def accepted(result: Accepted) -> Reply:
 
 def command_view(command: Command) -> CommandView:
     return CommandView.model_validate(command, from_attributes=True)
+
+
+_STAMP: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)
+
+
+def command_body(command: Command, sweep_after: timedelta) -> dict[str, Any]:
+    """A command's GET body; a held one also says when the sweeper retries it."""
+    body = command_view(command).model_dump(mode="json")
+    # Rendered by pydantic like the view's other timestamps.
+    body["next_retry_at"] = _STAMP.dump_python(next_retry_at(command, sweep_after), mode="json")
+    return body
 
 
 def _amount(value: Decimal | None, asset: str | None, decimals: Mapping[str, int]) -> str | None:
