@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, json
 from pydantic import BaseModel
 
-from web.endpoint import ROUTES, Query, RouteDoc
+from web.endpoint import IDEMPOTENCY_KEY, MAX_IDEMPOTENCY_KEY, ROUTES, Query, RouteDoc
 from web.openapi_schema import to_openapi30
 from web.problems import PROBLEM_TYPE_BASE, title_of
 from web.responses import Liveness, Readiness
@@ -106,13 +106,12 @@ def _parameters(route: RouteDoc) -> list[dict[str, Any]]:
     if route.method == "POST":
         parameters.append({
             "name": "Idempotency-Key", "in": "header", "required": False,
-            "description": "Any unique string (1-200 printable ASCII characters, no spaces): "
-                           "a retry "
-                           "with the same key and body gets the first answer again "
-                           "(Idempotent-Replayed: true); the same key with another body is "
-                           "a 409.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 200,
-                       "pattern": "^[!-~]+$"}})
+            "description": f"Any unique string (1-{MAX_IDEMPOTENCY_KEY} printable ASCII "
+                           "characters, no spaces): a retry with the same key and body gets "
+                           "the first answer again (Idempotent-Replayed: true); the same key "
+                           "with another body is a 409.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY,
+                       "pattern": f"^{IDEMPOTENCY_KEY.pattern}$"}})
     return parameters
 
 

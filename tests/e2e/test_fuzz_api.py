@@ -10,6 +10,8 @@ import importlib
 import json
 import os
 import pkgutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -60,6 +62,22 @@ def _document() -> dict[str, Any]:
 # lazy loader breaks under pytest 9 (Function._nodeid); the live app is still what is called,
 # and a test below holds the served document to this one.
 schema = schemathesis.openapi.from_dict(_document())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _unsubscribe_fuzzed_webhooks(service_env: dict[str, str]) -> Iterator[None]:
+    """Webhooks are global: one the fuzzer subscribed would receive every later test's
+    alerts (and count in their deliveries). Those it made are unsubscribed at the end."""
+    from app.persistence.db import unit_of_work  # noqa: PLC0415 - after service_env
+    from app.services.alerts import subscriptions  # noqa: PLC0415
+
+    with unit_of_work() as session:
+        before = {row.id for row in subscriptions.active(session)}
+    yield
+    with unit_of_work() as session:
+        for row in subscriptions.active(session):
+            if row.id not in before:
+                subscriptions.delete(session, row.id, datetime.now(UTC))
 
 
 def test_the_fuzzed_document_is_the_served_one(flask_app: Flask) -> None:
