@@ -25,8 +25,8 @@ pytestmark = pytest.mark.e2e
 
 def _up(url: str) -> bool:
     try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:  # not listening yet, or still booting on a busy machine
         return False
 
 
@@ -42,7 +42,7 @@ def live_api(service_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _up(base + "/healthz"), timeout=30, interval=0.2, what="gunicorn up")
+        wait_for(lambda: _up(base + "/healthz"), timeout=60, interval=0.2, what="gunicorn up")
         yield base
     finally:
         process.terminate()
