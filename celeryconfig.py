@@ -1,21 +1,20 @@
-"""Celery configuration, read from the one Settings object (see app/config.py and the README).
+"""Celery configuration: the fixed part at module level, and `settings_config(settings)` for
+what comes from the one Settings object (see app/config.py and the README). The app factory
+(tasks/celery_app.py: create_celery_app) applies both; nothing here reads settings at import.
 
 Delivery is at-least-once and effects are exactly-once in Postgres, so the worker may run a
 task twice but must never lose one: acks are late, and a task whose worker died is requeued.
 """
 
+from typing import Any
+
 from celery.schedules import crontab
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
-from app.config import WORKER_QUEUES, get_settings
+from app.config import WORKER_QUEUES, Settings
 
-_settings = get_settings()
-
-broker_url = _settings.celery_broker_url
-if broker_url.startswith(("redis://", "rediss://")):
-    # kombu's Redis transport, minus a client object built per publish and ack (see there).
-    broker_transport = "tasks.redis_transport:Transport"
-result_backend = _settings.celery_result_backend
+# No broker_transport: kombu's own for the URL's scheme. A custom one crashed workers on a Redis
+# restart (restoring unacked messages through a cleared client) and hid the broker from Flower.
 broker_connection_retry_on_startup = True
 
 # JSON only: a serialised Python object on the broker would be remote code execution.
@@ -26,7 +25,8 @@ result_accept_content = ["json"]
 event_serializer = "json"
 
 QUEUES = WORKER_QUEUES
-task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES)
+task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
+                    for name in QUEUES)
 task_default_queue = "settlement"
 # One table routes every task by its `area.verb` name; a new area needs one line here.
 task_routes = {
@@ -43,9 +43,10 @@ task_reject_on_worker_lost = True
 # Settlement tasks lock rows and move money: a worker takes one message at a time, so a slow
 # task never strands others in its local buffer while idle workers wait.
 worker_prefetch_multiplier = 1
-task_soft_time_limit = _settings.celery_task_soft_time_limit
-task_time_limit = _settings.celery_task_time_limit
 task_track_started = True
+# A worker that lost its broker connection cannot ack what it runs (acks are late): cancel those
+# tasks at once, so their messages are redelivered, rather than finish work nobody can ack.
+worker_cancel_long_running_tasks_on_connection_loss = True
 # Workers emit task events (Flower reads them); producers do not add a second publish per send.
 task_send_sent_event = False
 worker_send_task_events = True
@@ -57,22 +58,17 @@ result_extended = True
 # and a killed worker's message waits that long. The default, 300 s, is five times the hard time
 # limit (60 s) and above the longest retry countdown (60 s), and the command sweeper
 # (COMMAND_SWEEP_AFTER_SECONDS) re-sends stuck settlement commands well before that anyway.
+# (visibility_timeout comes from the settings: settings_config below)
 broker_transport_options = {
-    "visibility_timeout": _settings.celery_visibility_timeout,
     "queue_order_strategy": "priority",
     # kombu 5.7 looks for expired unacked messages on every 10th restore tick only, i.e. about
     # every 100 s: a killed worker's tasks came back up to that long after their visibility
     # timeout. One cheap scan (a ZRANGE under a mutex) on every 10 s tick instead.
     "unacked_restore_throttle": 1,
 }
-result_backend_transport_options = {"visibility_timeout": _settings.celery_visibility_timeout}
 
+# (the command sweep's entry comes from the settings: settings_config below)
 beat_schedule = {
-    "sweep-stuck-commands": {
-        "task": "maintenance.sweep_commands",
-        "schedule": _settings.command_sweep_interval_seconds,
-        "options": {"expires": _settings.command_sweep_interval_seconds},
-    },
     # Every account, set-based, each night; price moves recompute only the exposed accounts.
     "risk-nightly-recompute": {
         "task": "batch.risk_nightly",
@@ -95,6 +91,15 @@ beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 30.0},
     },
+    # Queue depths and outbox lag, once a minute, for the console's overview charts.
+    "sample-ops": {"task": "maintenance.sample_ops", "schedule": 60.0,
+                   "options": {"expires": 60.0}},
+    # Margin-health snapshots past RISK_SNAPSHOT_RETENTION_DAYS (each account keeps its newest).
+    "risk-prune-snapshots": {
+        "task": "risk.prune_snapshots",
+        "schedule": crontab(hour=4, minute=30),
+        "options": {"expires": 3600},
+    },
     # Checks and screenings accepted but never sent (the send after commit was lost).
     "resend-pending-compliance": {
         "task": "compliance.resend_pending",
@@ -104,3 +109,28 @@ beat_schedule = {
 }
 timezone = "UTC"
 enable_utc = True
+
+
+def settings_config(settings: Settings) -> dict[str, Any]:
+    """The configuration that comes from Settings: servers, time limits, intervals."""
+    visibility = {"visibility_timeout": settings.celery_visibility_timeout}
+    sweep = settings.command_sweep_interval_seconds
+    return {
+        "broker_url": settings.celery_broker_url,
+        # Celery reads CELERY_BROKER_URL from the environment before broker_url, but these
+        # two first: the Settings passed to the app factory win.
+        "broker_read_url": settings.celery_broker_url,
+        "broker_write_url": settings.celery_broker_url,
+        "result_backend": settings.celery_result_backend,
+        "task_soft_time_limit": settings.celery_task_soft_time_limit,
+        "task_time_limit": settings.celery_task_time_limit,
+        # The base task's autoretry ceiling (tasks/celery_app.py: FusionTask.bind).
+        "fusion_retry_backoff_max": settings.celery_retry_backoff_max,
+        "broker_transport_options": {**broker_transport_options, **visibility},
+        "result_backend_transport_options": visibility,
+        "beat_schedule": {
+            "sweep-stuck-commands": {"task": "maintenance.sweep_commands", "schedule": sweep,
+                                     "options": {"expires": sweep}},
+            **beat_schedule,
+        },
+    }

@@ -155,6 +155,15 @@ class Settings(BaseSettings):
     flower_port: int = Field(default=5555, ge=1, le=65535)
     flower_user: str = "admin"
     flower_password: SecretStr = SecretStr("")
+    # Operator console (/console). The key signs its session cookie; empty outside production
+    # means one derived from DATABASE_URL and API_KEY_PEPPER (shared by every gunicorn worker,
+    # not a secret); in production the console refuses sign-in until one is set.
+    console_secret_key: SecretStr = SecretStr("")
+    console_session_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
+    # Unset: Secure cookies in production only (development serves plain http on localhost).
+    console_cookie_secure: bool | None = None
+    # Margin-health snapshots older than this are pruned nightly; 0 keeps them forever.
+    risk_snapshot_retention_days: int = Field(default=90, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -40,11 +40,15 @@ def _step(what: str) -> float:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--label", default=None, help="A name for this version (default: dir@sha).")
 @click.option("--no-rescreen", is_flag=True, help="Do not queue the batch re-screen.")
+@click.option("--list", "which", type=click.Choice(["sdn", "consolidated"]), default="sdn",
+              show_default=True, help="Which OFAC list the directory holds.")
 @click.option("--no-wait", is_flag=True, help="Queue the re-screen and return.")
 @output.json_option
-def sanctions_load(directory: Path, label: str | None, no_rescreen: bool, no_wait: bool,
-                   as_json: bool) -> None:
-    """Load an OFAC SDN directory (sdn.csv, alt.csv, add.csv) as the new list version."""
+def sanctions_load(*, directory: Path, label: str | None, no_rescreen: bool, which: str,
+                   no_wait: bool, as_json: bool) -> None:
+    """Load an OFAC list directory (sdn.csv, alt.csv, add.csv, or the Consolidated list's
+    cons_prim.csv, cons_alt.csv, cons_add.csv) as that list's new version."""
+    from app.services.compliance.lists import SOURCES  # noqa: PLC0415
     from app.services.compliance.sanctions_loader import load_directory  # noqa: PLC0415
     from cli.batch import follow  # noqa: PLC0415
     from tasks.compliance import send_rescreen  # noqa: PLC0415
@@ -53,7 +57,7 @@ def sanctions_load(directory: Path, label: str | None, no_rescreen: bool, no_wai
     try:
         with unit_of_work() as session:
             outcome = load_directory(session, directory, label=label,
-                                     rescreen_after=not no_rescreen)
+                                     rescreen_after=not no_rescreen, source=SOURCES[which])
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"loaded {outcome.entries} entries in {time.monotonic() - started:.1f}s",
@@ -109,24 +113,23 @@ def sanctions_rescreen(run_id: str | None, no_wait: bool) -> None:
 @click.option("--address", "addresses", multiple=True, help="A crypto address; repeatable.")
 @output.json_option
 def sanctions_screen(names: tuple[str, ...], addresses: tuple[str, ...], as_json: bool) -> None:
-    """Screen names and addresses against the active list now; nothing is stored."""
-    from app.services.compliance import lists, screening  # noqa: PLC0415
+    """Screen names and addresses against every active list now; nothing is stored."""
+    from app.services.compliance.lists import active_versions  # noqa: PLC0415
+    from app.services.compliance.screening_lists import list_indexes, screen  # noqa: PLC0415
 
     with unit_of_work() as session:
-        active = lists.active_version(session)
-        if active is None:
+        if not active_versions(session):
             raise click.ClickException("no sanctions list is loaded")
-        started = _step(f"building the screening index of list {active.version_id}")
-        index = screening.index_for(session, active.version_id)
-        click.echo(f"index ready in {time.monotonic() - started:.1f}s", err=True)
-        hits = screening.screen(index, active.version_id, get_settings(), list(names),
-                                [a.lower() for a in addresses])
+        started = _step("building the screening indexes of the active lists")
+        indexes = list_indexes(session)
+        click.echo(f"indexes ready in {time.monotonic() - started:.1f}s", err=True)
+        hits = screen(indexes, get_settings(), list(names), [a.lower() for a in addresses])
     if as_json:
         output.echo_json(hits)
         return
-    output.table(["decision", "score", "entry uid", "matched", "kind", "query"],
-                 [[h["decision"], f"{h['score']:.3f}", h["entry_uid"], h["matched_name"],
-                   h["kind"], h["query"]] for h in hits], empty="no hits")
+    output.table(["decision", "score", "list", "entry uid", "matched", "kind", "query"],
+                 [[h["decision"], f"{h['score']:.3f}", h["list"], h["entry_uid"],
+                   h["matched_name"], h["kind"], h["query"]] for h in hits], empty="no hits")
 
 
 @compliance.command("gate")
@@ -138,6 +141,37 @@ def compliance_gate(party: str, as_json: bool) -> None:
 
     with unit_of_work() as session:
         _echo(party_gate(session, party, get_settings()).as_dict(), as_json)
+
+
+@compliance.command("review")
+@click.argument("screening_id")
+@click.argument("entry_uid", required=False, type=int)
+@click.option("--dismiss", "action", flag_value="dismiss", help="Not this listed entry.")
+@click.option("--confirm", "action", flag_value="confirm", help="This listed entry: block.")
+@click.option("--note", required=True, help="Why (kept with the review).")
+@click.option("--reviewer", required=True, help="Who decided.")
+@click.option("--list", "list_source", default=None, help="The hit's list, e.g. OFAC-SDN.")
+@click.option("--query", default=None, help="An unscreenable name's hit, e.g. name[0].")
+@output.json_option
+def compliance_review(*, screening_id: str, entry_uid: int | None, action: str | None, note: str,
+                      reviewer: str, list_source: str | None, query: str | None,
+                      as_json: bool) -> None:
+    """Dismiss or confirm a possible hit of a party's latest screening."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from app.services.compliance.reviews import review_hit  # noqa: PLC0415
+
+    if action is None:
+        raise click.UsageError("say --dismiss or --confirm")
+    try:
+        with unit_of_work() as session:
+            done = review_hit(session, screening_id, action=action, note=note,
+                              reviewer=reviewer, now=datetime.now(UTC), entry_uid=entry_uid,
+                              list_source=list_source, query=query)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    result = done.pop("screening")
+    _echo(done | {"party_decision": result["decision"]}, as_json)
 
 
 @compliance.command("resend")

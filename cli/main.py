@@ -166,7 +166,7 @@ def commands() -> None:
 def commands_sweep(older_than: int) -> None:
     """Re-send commands stuck in `received` (what celery beat runs periodically)."""
     from app.services.commands import sweep_stuck_commands  # noqa: PLC0415
-    from tasks.celery_app import send_command_task  # noqa: PLC0415
+    from tasks.senders import send_command_task  # noqa: PLC0415
 
     with unit_of_work() as session:
         stuck = sweep_stuck_commands(session, datetime.now(UTC), timedelta(seconds=older_than))
@@ -270,7 +270,7 @@ def deadletters_replay(letter_id: str, data_file: BinaryIO | None) -> None:
     """Route a letter again, as stored or as corrected by --data-file."""
     from app.messaging.inbound import Undecodable  # noqa: PLC0415
     from app.services import dead_letters  # noqa: PLC0415
-    from tasks.fleet_signals import send_replay  # noqa: PLC0415
+    from tasks.senders import send_replay  # noqa: PLC0415
 
     try:
         with unit_of_work() as session:

@@ -3,6 +3,11 @@
 eval "$(python scripts/devstack.py up --dir .fusion)"   # or --env-file .fusion/env.sh
 python scripts/devstack.py status --dir .fusion
 python scripts/devstack.py down --dir .fusion [--purge]
+
+Both servers are durable by default: PostgreSQL commits reach the disk before they return
+(fsync, synchronous_commit, full_page_writes on), Redis keeps an append-only file synced every
+second. `--fast-unsafe` (or FUSION_DEVSTACK_FAST_UNSAFE=1, which the test suite sets) trades
+that for speed on throwaway data: a crash of the server may lose what it had acknowledged.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ PG_DB = "fusion"
 PG_STATE = "postgres.json"
 REDIS_STATE = "redis.json"
 PG_START_TIMEOUT = 60
+FAST_UNSAFE_ENV = "FUSION_DEVSTACK_FAST_UNSAFE"
 REDIS_START_TIMEOUT = 10.0
 
 PG_MISSING = (
@@ -56,6 +62,21 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _port_or_free(previous: object) -> int:
+    """The port a server had before (its clients keep their URL across a restart) if it is
+    still free, else a new free one."""
+    if isinstance(previous, int) and 0 < previous < 65536:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As both servers bind: connections of the stopped one linger in TIME_WAIT.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", previous))
+            except OSError:
+                return free_port()
+            return previous
+    return free_port()
 
 
 def _is_root() -> bool:
@@ -189,6 +210,31 @@ def _pg_base(data_dir: Path) -> Path:
     return fallback
 
 
+def fast_unsafe_requested() -> bool:
+    """Whether the caller asked for the crash-unsafe fast settings (tests do)."""
+    return os.environ.get(FAST_UNSAFE_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+def postgres_options(port: int, run: Path, *, fast_unsafe: bool) -> str:
+    """The postmaster's command line. Given as -c flags, so they win over postgresql.conf and
+    postgresql.auto.conf, and a restart always applies what this process asked for."""
+    opts = (f"-p {port} -k {shlex.quote(str(run))} -c listen_addresses=127.0.0.1 "
+            "-c max_connections=200")
+    if fast_unsafe:
+        # A crash of PostgreSQL (not only of the machine) then loses commits it acknowledged.
+        return opts + " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    return opts + " -c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+
+
+def redis_persistence(*, fast_unsafe: bool) -> list[str]:
+    """Redis's persistence flags. Append-only, fsynced every second, is the usual broker
+    setting: a crash of Redis loses at most the last second of enqueued tasks, which the
+    command sweeper re-sends from PostgreSQL. Without it a restart drops every queued task."""
+    if fast_unsafe:
+        return ["--save", "", "--appendonly", "no"]
+    return ["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"]
+
+
 def _pg_url(port: int) -> str:
     return f"postgresql+psycopg://{PG_USER}@127.0.0.1:{port}/{PG_DB}"
 
@@ -200,16 +246,24 @@ def _pg_running(state: dict[str, Any]) -> bool:
     return _run_pg([Path(state["bin"]) / "pg_ctl", "status", "-D", pgdata]).returncode == 0
 
 
-def ensure_postgres(data_dir: Path) -> str:
+def ensure_postgres(data_dir: Path, *, fast_unsafe: bool | None = None) -> str:
+    """URL of the private cluster under data_dir, started if needed; durable unless
+    fast_unsafe (default: FUSION_DEVSTACK_FAST_UNSAFE)."""
     data_dir = data_dir.resolve()
+    fast = fast_unsafe_requested() if fast_unsafe is None else fast_unsafe
     with _locked(data_dir):
-        return _ensure_postgres(data_dir)
+        return _ensure_postgres(data_dir, fast)
 
 
-def _ensure_postgres(data_dir: Path) -> str:
+def _ensure_postgres(data_dir: Path, fast_unsafe: bool) -> str:
     state_file = data_dir / PG_STATE
     state = _read_state(state_file)
     if state and _pg_running(state):
+        # A cluster started fast (by an older devstack, or a test run) is restarted with the
+        # durable settings when someone wants them; a durable one is good enough for anyone.
+        if fast_unsafe or not state.get("fast_unsafe", True):
+            return _pg_url(int(state["port"]))
+        _restart_postgres(state, state_file)
         return _pg_url(int(state["port"]))
 
     bindir = _pg_bindir(state)
@@ -218,22 +272,21 @@ def _ensure_postgres(data_dir: Path) -> str:
     _pg_owned_dir(base)
     _pg_owned_dir(run)
     if not (pgdata / "PG_VERSION").exists():
-        initdb = [bindir / "initdb", "-A", "trust", "-U", PG_USER, "--no-sync", "-E", "UTF8"]
+        initdb = [bindir / "initdb", "-A", "trust", "-U", PG_USER, "-E", "UTF8"]
+        if fast_unsafe:
+            initdb.append("--no-sync")
         done = _run_pg([*initdb, "-D", pgdata])
         if done.returncode:
             raise StartupError(f"initdb failed:\n{done.stdout}{done.stderr}")
 
     pg_ctl = [bindir / "pg_ctl", "-w", "-t", str(PG_START_TIMEOUT), "-D", pgdata, "-l", log]
+    previous = state.get("port") if state else None
     for attempt in range(3):
-        port = free_port()
+        port = _port_or_free(previous) if attempt == 0 else free_port()
         # Recorded before starting so stop_all can find a half-started cluster.
-        state = {"base": str(base), "bin": str(bindir), "port": port}
+        state = {"base": str(base), "bin": str(bindir), "port": port, "fast_unsafe": fast_unsafe}
         state_file.write_text(json.dumps(state, indent=2))
-        # fsync/full_page_writes off: a throwaway dev/test instance trades crash safety for speed.
-        opts = (
-            f"-p {port} -k {shlex.quote(str(run))} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        opts = postgres_options(port, run, fast_unsafe=fast_unsafe)
         started = _run_pg([*pg_ctl, "-o", opts, "start"], timeout=PG_START_TIMEOUT + 30)
         if not started.returncode:
             break
@@ -251,15 +304,53 @@ def _ensure_postgres(data_dir: Path) -> str:
     return _pg_url(port)
 
 
+def _restart_postgres(state: dict[str, Any], state_file: Path) -> None:
+    """Restart a running cluster on its port with the durable settings."""
+    base = Path(state["base"])
+    opts = postgres_options(int(state["port"]), base / "run", fast_unsafe=False)
+    restart = [Path(state["bin"]) / "pg_ctl", "restart", "-m", "fast", "-w", "-t",
+               str(PG_START_TIMEOUT), "-D", base / "data", "-l", base / "postgres.log", "-o", opts]
+    done = _run_pg(restart, timeout=PG_START_TIMEOUT + 60)
+    if done.returncode:
+        raise StartupError(f"pg_ctl restart failed:\n{done.stdout}{done.stderr}\n"
+                           f"{_tail(base / 'postgres.log')}")
+    state_file.write_text(json.dumps({**state, "fast_unsafe": False}, indent=2))
+
+
+def restart_postgres(data_dir: Path, *, mode: str = "fast") -> None:
+    """Restart the private cluster in place (same port and settings); mode "immediate" is a
+    crash as far as the data is concerned. For fault tests on their own data dir."""
+    data_dir = data_dir.resolve()
+    with _locked(data_dir):
+        state = _read_state(data_dir / PG_STATE)
+        if not state:
+            raise StartupError(f"no PostgreSQL state under {data_dir}")
+        base = Path(state["base"])
+        opts = postgres_options(int(state["port"]), base / "run",
+                                fast_unsafe=bool(state.get("fast_unsafe", True)))
+        restart = [Path(state["bin"]) / "pg_ctl", "restart", "-m", mode, "-w", "-t",
+                   str(PG_START_TIMEOUT), "-D", base / "data", "-l", base / "postgres.log",
+                   "-o", opts]
+        done = _run_pg(restart, timeout=PG_START_TIMEOUT + 60)
+        if done.returncode:
+            raise StartupError(f"pg_ctl restart failed:\n{done.stdout}{done.stderr}")
+
+
 def _redis_url(port: int, db: int = 0) -> str:
     return f"redis://127.0.0.1:{port}/{db}"
 
 
+def _redis_command(port: int, *words: str) -> bytes:
+    """One command in RESP; the first reply chunk (enough for PING and CONFIG SET)."""
+    encoded = b"".join(b"$%d\r\n%s\r\n" % (len(w.encode()), w.encode()) for w in words)
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+        sock.sendall(b"*%d\r\n" % len(words) + encoded)
+        return sock.recv(4096)
+
+
 def _ping(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+        return _redis_command(port, "PING").startswith(b"+PONG")
     except OSError:
         return False
 
@@ -280,17 +371,26 @@ def _redis_running(data_dir: Path) -> int | None:
     return None
 
 
-def ensure_redis(data_dir: Path) -> str:
+def ensure_redis(data_dir: Path, *, fast_unsafe: bool | None = None) -> str:
+    """URL of the private Redis under data_dir, started if needed; append-only unless
+    fast_unsafe (default: FUSION_DEVSTACK_FAST_UNSAFE)."""
     data_dir = data_dir.resolve()
+    fast = fast_unsafe_requested() if fast_unsafe is None else fast_unsafe
     with _locked(data_dir):
-        return _ensure_redis(data_dir)
+        return _ensure_redis(data_dir, fast)
 
 
-def _ensure_redis(data_dir: Path) -> str:
+def _ensure_redis(data_dir: Path, fast_unsafe: bool) -> str:
     rdir = data_dir / "redis"
     rdir.mkdir(parents=True, exist_ok=True)
     port = _redis_running(data_dir)
     if port:
+        if not fast_unsafe:
+            # Redis switches persistence on at runtime (it writes the AOF from its memory).
+            for name, value in (("appendfsync", "everysec"), ("appendonly", "yes")):
+                reply = _redis_command(port, "CONFIG", "SET", name, value)
+                if not reply.startswith(b"+OK"):
+                    raise StartupError(f"redis CONFIG SET {name} failed: {reply!r}")
         return _redis_url(port)
 
     server = shutil.which("redis-server")
@@ -300,10 +400,10 @@ def _ensure_redis(data_dir: Path) -> str:
         raise MissingBinary(REDIS_MISSING)
     pidfile, log = rdir / "redis.pid", rdir / "redis.log"
     pidfile.unlink(missing_ok=True)
-    port = free_port()
+    port = _port_or_free((_read_state(data_dir / REDIS_STATE) or {}).get("port"))
     (data_dir / REDIS_STATE).write_text(json.dumps({"port": port, "dir": str(rdir)}))
     cmd = [server, "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
-           "--save", "", "--appendonly", "no", "--dir", str(rdir),
+           *redis_persistence(fast_unsafe=fast_unsafe), "--dir", str(rdir),
            "--pidfile", str(pidfile), "--logfile", str(log)]  # fmt: skip
     launched = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
     if launched.returncode:
@@ -341,17 +441,35 @@ def stop_all(data_dir: Path, *, purge: bool = False) -> None:
         _stop_all(data_dir, purge=purge)
 
 
-def _stop_all(data_dir: Path, *, purge: bool) -> None:
-    state = _read_state(data_dir / PG_STATE)
+def _stop_postgres(state: dict[str, Any] | None, mode: str = "fast") -> None:
     if state and _pg_running(state):
         base = Path(state["base"])
-        stop = [Path(state["bin"]) / "pg_ctl", "stop", "-m", "fast", "-w", "-t", "60"]
+        stop = [Path(state["bin"]) / "pg_ctl", "stop", "-m", mode, "-w", "-t", "60"]
         stopped = _run_pg([*stop, "-D", base / "data"], timeout=90)
         # A non-zero exit only matters if the server is in fact still up.
         if stopped.returncode and _pg_running(state):
             raise StartupError(
                 f"pg_ctl stop failed: {stopped.stderr}\n{_tail(base / 'postgres.log')}"
             )
+
+
+def stop_postgres(data_dir: Path, *, mode: str = "fast") -> None:
+    """Stop only the private PostgreSQL (ensure_postgres starts it again on its port)."""
+    data_dir = data_dir.resolve()
+    with _locked(data_dir):
+        _stop_postgres(_read_state(data_dir / PG_STATE), mode)
+
+
+def stop_redis(data_dir: Path) -> None:
+    """Stop only the private Redis (ensure_redis starts it again on its port)."""
+    data_dir = data_dir.resolve()
+    with _locked(data_dir):
+        _stop_redis(data_dir / "redis")
+
+
+def _stop_all(data_dir: Path, *, purge: bool) -> None:
+    state = _read_state(data_dir / PG_STATE)
+    _stop_postgres(state)
     _stop_redis(data_dir / "redis")
     if purge:
         if state:
@@ -359,6 +477,24 @@ def _stop_all(data_dir: Path, *, purge: bool) -> None:
         shutil.rmtree(data_dir / "redis", ignore_errors=True)
         for name in (PG_STATE, REDIS_STATE):
             (data_dir / name).unlink(missing_ok=True)
+
+
+def restart_redis(data_dir: Path, *, fast_unsafe: bool | None = None) -> str:
+    """SIGKILL the private Redis (a crash: nothing is saved on the way down) and start it
+    again, on the same port when it is free, so clients reconnect to the URL they have. For
+    fault tests on their own data dir."""
+    data_dir = data_dir.resolve()
+    fast = fast_unsafe_requested() if fast_unsafe is None else fast_unsafe
+    with _locked(data_dir):
+        pid = _redis_pid(data_dir / "redis")
+        if not pid:
+            raise StartupError(f"no private Redis under {data_dir}")
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return _ensure_redis(data_dir, fast)
 
 
 def status(data_dir: Path) -> dict[str, str | None]:
@@ -370,14 +506,15 @@ def status(data_dir: Path) -> dict[str, str | None]:
     return {"postgres": pg, "redis": _redis_url(port) if port else None}
 
 
-def _up(data_dir: Path, env_file: Path | None) -> None:
+def _up(data_dir: Path, env_file: Path | None, *, fast_unsafe: bool) -> None:
     env: dict[str, str] = {}
-    env["DATABASE_URL"] = os.environ.get("DATABASE_URL") or ensure_postgres(data_dir)
+    database = os.environ.get("DATABASE_URL")
+    env["DATABASE_URL"] = database or ensure_postgres(data_dir, fast_unsafe=fast_unsafe)
     broker, backend = os.environ.get("CELERY_BROKER_URL"), os.environ.get("CELERY_RESULT_BACKEND")
     if broker:
         env["CELERY_BROKER_URL"] = broker
     else:
-        env["CELERY_BROKER_URL"] = url = ensure_redis(data_dir)
+        env["CELERY_BROKER_URL"] = url = ensure_redis(data_dir, fast_unsafe=fast_unsafe)
         backend = backend or url.removesuffix("/0") + "/1"
     if backend:
         env["CELERY_RESULT_BACKEND"] = backend
@@ -394,10 +531,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, required=True, help="data folder, e.g. .fusion")
     parser.add_argument("--env-file", type=Path, help="up: also write the export lines here")
     parser.add_argument("--purge", action="store_true", help="down: also delete the data")
+    parser.add_argument("--fast-unsafe", action="store_true", default=fast_unsafe_requested(),
+                        help=f"up: no fsync, no AOF: a server crash loses acknowledged writes "
+                             f"(throwaway data only; also {FAST_UNSAFE_ENV}=1)")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            _up(args.dir, args.env_file)
+            _up(args.dir, args.env_file, fast_unsafe=args.fast_unsafe)
         elif args.command == "down":
             stop_all(args.dir, purge=args.purge)
         else:

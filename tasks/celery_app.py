@@ -1,23 +1,30 @@
-"""The Celery app, its project task decorator, and per-process hooks."""
+"""The Celery app factory, the project task decorator, and per-process hooks.
+
+`create_celery_app(settings)` builds an app from the Settings it is given, as
+`web.create_app(settings)` does for the API; `celery_app` (also `tasks:app`, for `celery -A
+tasks`) is the process's default app, whose settings are read from the environment when it is
+first configured, not when this module is imported. Tasks are registered on every app the
+factory makes (`fusion_task` declares them shared).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from celery import Celery, Task, signals
-from kombu.messaging import Producer
-from sqlalchemy.exc import DBAPIError, OperationalError
+from celery import Celery, Task, shared_task, signals
+from sqlalchemy.exc import DBAPIError
 
-from app.config import get_settings
+import celeryconfig
+from app.config import Settings, get_settings
 from app.logs import bind, clear, configure_logging, get_logger
-from app.messaging.routing import Routed
 from app.persistence.db import dispose_after_fork
+from app.services.worker_health import delivery_budget_problem
 from tasks import fleet_signals
+from tasks.reconnect import SweepOnReconnect
+from tasks.transient import TRANSIENT_DB_ERRORS, invalidated_as_connection_lost
 
-celery_app = Celery("fusion_prime")
-celery_app.config_from_object("celeryconfig")
-celery_app.conf.imports = (
+TASK_MODULES = (
     "tasks.settlement", "tasks.maintenance", "tasks.inbound", "tasks.risk", "tasks.compliance",
     "tasks.batch",
     "tasks.alerts", "tasks.task_metrics", "tasks.task_logging",
@@ -25,16 +32,33 @@ celery_app.conf.imports = (
 
 log = get_logger(__name__)
 
-# Connection drops, deadlocks and serialisation failures are worth another try; a constraint
-# violation or a bug is not, and retrying it would only hide it.
-TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError,)
-
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def create_celery_app(settings: Settings | None = None) -> Celery:
+    """A Celery app configured from `settings` (default: the environment's, read lazily)."""
+    app = Celery("fusion_prime")
+    if settings is not None:
+        # Celery prefers CELERY_RESULT_BACKEND from the environment to its configuration, but
+        # not to the app's own backend URL (the broker: broker_read_url in settings_config).
+        app.backend_cls = settings.celery_result_backend
+    app.config_from_object("celeryconfig")
+    # Evaluated when the app is first configured, so importing this module reads no settings.
+    app.add_defaults(lambda: celeryconfig.settings_config(settings or get_settings()))
+    app.conf.imports = TASK_MODULES
+    app.steps["consumer"].add(SweepOnReconnect)
+    return app
 
 
 class FusionTask(Task):  # type: ignore[misc]
     """Base of every task: binds ids into the log context, logs the outcome once, and counts
     deliveries so a task that keeps killing its worker is quarantined (tasks/fleet_signals.py)."""
+
+    @classmethod
+    def bind(cls, app: Celery) -> Any:
+        # Before Celery wraps the task in its autoretry, which reads this ceiling once.
+        cls.retry_backoff_max = int(app.conf["fusion_retry_backoff_max"])
+        return super().bind(app)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         bind(task_id=self.request.id, task_name=self.name,
@@ -56,7 +80,6 @@ class FusionTask(Task):  # type: ignore[misc]
 
 def fusion_task(name: str, **options: Any) -> Callable[[F], F]:
     """Register a task with the project's defaults, so no task can forget one."""
-    settings = get_settings()
     defaults: dict[str, Any] = {
         "name": name,
         "base": FusionTask,
@@ -65,19 +88,20 @@ def fusion_task(name: str, **options: Any) -> Callable[[F], F]:
         "autoretry_for": TRANSIENT_DB_ERRORS,
         "dont_autoretry_for": (),
         "retry_backoff": 1,
-        "retry_backoff_max": settings.celery_retry_backoff_max,
         "retry_jitter": True,
         "max_retries": 10,
         "serializer": "json",
     }
     defaults.update(options)
-    return celery_app.task(**defaults)  # type: ignore[no-any-return]
+    register = shared_task(**defaults)
+
+    def decorate(fn: F) -> F:
+        return register(invalidated_as_connection_lost(fn))  # type: ignore[no-any-return]
+
+    return decorate
 
 
-def send_command_task(task_name: str, command_id: str) -> str:
-    """Enqueue the task that runs a stored command; the command id is the task id."""
-    celery_app.send_task(task_name, kwargs={"command_id": command_id}, task_id=command_id)
-    return command_id
+celery_app = create_celery_app()
 
 
 def producer_only() -> None:
@@ -93,36 +117,21 @@ def producer_only() -> None:
     _set_task_join_will_block(True)
 
 
-# Fail fast to the caller (the bridge nacks, the sweeper retries later) instead of blocking.
-SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.5,
-                     "interval_max": 1.0}
-
-
-def send_routed(routed: Routed, producer: Producer | None = None) -> str:
-    """Enqueue an inbound event; returns once the broker accepted it, raises if it did not."""
-    event = routed.event
-    # A short repr: the default renders the whole payload into the message headers (CPU per
-    # send, and payload data where monitoring tools display it).
-    summary = f"{{'event_type': {event['event_type']!r}, 'dedup_key': {event['dedup_key']!r}}}"
-    celery_app.send_task(routed.task_name, task_id=routed.task_id, queue=routed.queue,
-                         kwargs={"event": event, "message_id": event["message_id"]},
-                         argsrepr="()", kwargsrepr=summary, producer=producer,
-                         retry=True, retry_policy=SEND_RETRY_POLICY)
-    return routed.task_id
-
-
-def send_routed_batch(batch: Sequence[Routed]) -> None:
-    """Enqueue several inbound events in one broker round trip (a kombu publish batch: one
-    Redis pipeline); returns once the broker accepted all of them, raises if it may not have."""
-    with celery_app.producer_or_acquire() as producer, producer.batch(max_size=len(batch) + 1):
-        for routed in batch:
-            send_routed(routed, producer)
-
-
 @signals.setup_logging.connect  # type: ignore[untyped-decorator]
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
     configure_logging("worker", settings.log_level, json=settings.log_json)
+
+
+@signals.worker_init.connect  # type: ignore[untyped-decorator]
+def _refuse_a_short_visibility_timeout(sender: Any = None, **_: Any) -> None:
+    conf = (sender.app if sender is not None else celery_app).conf
+    problem = delivery_budget_problem(
+        float(conf.broker_transport_options.get("visibility_timeout", 3600)),
+        float(conf.task_time_limit or 0), float(conf.fusion_retry_backoff_max))
+    if problem is not None:
+        # SystemExit, not an exception: Celery logs and ignores those from signal handlers.
+        raise SystemExit(f"refusing to start this worker: {problem}")
 
 
 @signals.worker_process_init.connect  # type: ignore[untyped-decorator]
@@ -130,4 +139,28 @@ def _after_fork(**_: Any) -> None:
     dispose_after_fork()
 
 
-__all__ = ["DBAPIError", "FusionTask", "celery_app", "fusion_task", "send_command_task"]
+if TYPE_CHECKING:
+    from tasks.senders import (
+        SEND_RETRY_POLICY,
+        send_command_task,
+        send_routed,
+        send_routed_batch,
+    )
+
+_MOVED_TO_SENDERS = {"send_command_task", "send_routed", "send_routed_batch",
+                     "SEND_RETRY_POLICY"}
+
+
+def __getattr__(name: str) -> Any:
+    # The senders live in tasks.senders (no import circle with the hooks); this keeps
+    # `from tasks.celery_app import send_command_task` working for code not yet moved.
+    if name in _MOVED_TO_SENDERS:
+        from tasks import senders  # noqa: PLC0415
+
+        return getattr(senders, name)
+    raise AttributeError(name)
+
+
+__all__ = ["SEND_RETRY_POLICY", "TRANSIENT_DB_ERRORS", "DBAPIError", "FusionTask", "celery_app",
+           "create_celery_app", "fusion_task", "producer_only", "send_command_task", "send_routed",
+           "send_routed_batch"]

@@ -21,10 +21,8 @@ from redis.client import Pipeline
 
 from app.config import get_settings
 from app.logs import get_logger
-from app.messaging.routing import Routed
 from app.persistence.db import unit_of_work
 from app.services import dead_letters, fleet
-from app.services.dead_letters import TaskResend
 from tasks import task_metrics
 from tasks.broker_client import broker_redis
 
@@ -146,17 +144,3 @@ def _mark_quarantined(task_id: str) -> None:
         client.set(fleet.quarantine_key(task_id), 1, ex=fleet.QUARANTINE_TTL_SECONDS)
     except redis.RedisError as exc:  # the dead letter is filed; a re-send may crash again
         log.warning("fleet.quarantine_mark_failed", error=type(exc).__name__)
-
-
-def send_replay(target: Routed | TaskResend) -> str:
-    """Send a replayed dead letter: a routed Pub/Sub event, or a quarantined task again."""
-    from tasks.celery_app import celery_app, send_routed  # noqa: PLC0415 - imports this module
-
-    if isinstance(target, Routed):
-        return send_routed(target)
-    client = broker_redis()
-    if client is not None:  # a fresh count: the replay gets its full number of deliveries
-        client.delete(fleet.delivery_key(target.task_id, 0), fleet.quarantine_key(target.task_id))
-    celery_app.send_task(target.task_name, args=target.args, kwargs=target.kwargs,
-                         task_id=target.task_id, queue=target.queue)
-    return target.task_id

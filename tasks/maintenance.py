@@ -8,18 +8,31 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from celery import current_task
+
 from app.config import get_settings
+from app.persistence import fault_probes
 from app.persistence.db import ping, unit_of_work
 from app.services.commands import sweep_stuck_commands
-from tasks.celery_app import fusion_task, send_command_task
+from tasks.celery_app import fusion_task
+from tasks.senders import send_command_task
 
 
 @fusion_task("maintenance.sweep_commands")
-def sweep_commands() -> dict[str, Any]:
-    """Re-send commands accepted but never run; enqueue only after the sweep commits."""
-    bound = timedelta(seconds=get_settings().command_sweep_after_seconds)
+def sweep_commands(enqueued_after: float | None = None) -> dict[str, Any]:
+    """Re-send commands accepted but never run; enqueue only after the sweep commits.
+
+    Beat sends it bare: commands waiting longer than COMMAND_SWEEP_AFTER_SECONDS. A worker
+    that reconnects to the broker sends it with `enqueued_after` (a Unix time shortly before
+    the connection dropped): every command still waiting that was sent from then on, however
+    recently, since the broker may have lost those (tasks/reconnect.py)."""
+    now = datetime.now(UTC)
+    if enqueued_after is None:
+        bound, since = timedelta(seconds=get_settings().command_sweep_after_seconds), None
+    else:
+        bound, since = timedelta(0), datetime.fromtimestamp(float(enqueued_after), UTC)
     with unit_of_work() as session:
-        stuck = sweep_stuck_commands(session, datetime.now(UTC), bound)
+        stuck = sweep_stuck_commands(session, now, bound, enqueued_after=since)
     for command_id, task_name in stuck:
         send_command_task(task_name, command_id)
     return {"resent": len(stuck)}
@@ -62,3 +75,34 @@ if get_settings().fusion_env == "test":
         if confirm != CRASH_CONFIRMATION:
             raise ValueError("maintenance.crash_worker needs confirm=" + CRASH_CONFIRMATION)
         os._exit(70)
+
+    # The retry tests' probes: a statement whose backend the test terminates, and advisory locks
+    # that two runs take in opposite orders. Each reports how many retries it took to succeed.
+    @fusion_task("maintenance.probe_sleep")
+    def probe_sleep(seconds: float) -> dict[str, Any]:
+        fault_probes.sleep_on_driver(min(float(seconds), SLEEP_CAP_SECONDS))
+        return {"retries": current_task.request.retries}
+
+    @fusion_task("maintenance.probe_locks")
+    def probe_locks(keys: list[int], pause_seconds: float) -> dict[str, Any]:
+        fault_probes.lock_in_order([int(k) for k in keys], min(float(pause_seconds), 5.0))
+        return {"retries": current_task.request.retries}
+
+@fusion_task("maintenance.sample_ops")
+def sample_ops() -> dict[str, Any]:
+    """One sample of queue depths and the outbox's lag for the console's overview charts."""
+    from app.config import WORKER_QUEUES  # noqa: PLC0415
+    from app.services import ops_history, ops_metrics  # noqa: PLC0415
+    from app.services.queries.overview import outbox_now  # noqa: PLC0415
+    from tasks.broker_client import broker_redis  # noqa: PLC0415
+
+    client = broker_redis()
+    if client is None:  # not a Redis broker: nowhere to keep samples
+        return {"sampled": False}
+    now = datetime.now(UTC)
+    with unit_of_work() as session:
+        outbox = outbox_now(session, now)
+    depths = ops_metrics.broker_figures(client, WORKER_QUEUES).queue_depth
+    ops_history.record(client, ops_history.Sample(now, depths, outbox.unsent,
+                                                  outbox.oldest_age_seconds))
+    return {"sampled": True, "queue_depth": depths, "outbox_unsent": outbox.unsent}

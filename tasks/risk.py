@@ -172,3 +172,23 @@ def sweep() -> dict[str, Any]:
     for calculation_id in pending:
         send_calculation(calculation_id)
     return {"chunks": len(chunks), "assets": len(assets), "calculations": len(pending)}
+
+
+# A run deletes at most this many batches of snapshots; the next night continues.
+PRUNE_ROUNDS = 200
+
+
+@fusion_task("risk.prune_snapshots")
+def prune_snapshots() -> dict[str, Any]:
+    """Nightly: snapshots past RISK_SNAPSHOT_RETENTION_DAYS, one short transaction per batch."""
+    from app.services.risk.retention import PRUNE_BATCH  # noqa: PLC0415
+    from app.services.risk.retention import prune_snapshots as prune  # noqa: PLC0415
+
+    days, now, deleted = get_settings().risk_snapshot_retention_days, _now(), 0
+    for _ in range(PRUNE_ROUNDS):
+        with unit_of_work() as session:
+            removed = prune(session, now, days)
+        deleted += removed
+        if removed < PRUNE_BATCH:
+            break
+    return {"deleted": deleted, "retention_days": days}

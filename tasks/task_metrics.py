@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from celery import signals
+from celery import current_app, signals
 
 from app.logs import get_logger
 from app.services.ops_metrics import TASK_COUNTS_KEY, task_field
@@ -119,9 +119,8 @@ def _revoked(request: Any = None, sender: Any = None, expired: bool = False, **_
 def _rejected(message: Any = None, **_: Any) -> None:
     headers = getattr(message, "headers", None) or {}
     name = headers.get("task") if isinstance(headers, dict) else None
-    from tasks.celery_app import celery_app  # noqa: PLC0415 - avoid an import cycle
-
-    count(name if name in celery_app.tasks else None, "rejected")
+    # The app whose consumer rejected it (this module imports no app: no cycle with it).
+    count(name if name in current_app.tasks else None, "rejected")
 
 
 @signals.task_unknown.connect  # type: ignore[untyped-decorator]

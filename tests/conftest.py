@@ -20,11 +20,26 @@ from tests.support import (
 )
 
 pytest_plugins = ["tests.pubsub_fixtures"]
+_TIERS = ("unit", "integration", "e2e", "fault")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test carries its tier's marker (its folder), so `-m unit` or
+    `-m "not fault and not slow"` selects tiers without a marker line in each file."""
+    for item in items:
+        tier = item.path.relative_to(ROOT / "tests").parts[0]
+        if tier in _TIERS:
+            item.add_marker(tier)
 
 # Short enough that the fault tests see a killed worker's messages redelivered within seconds;
-# the production default and its reasoning are in celeryconfig.py.
+# the production default and its reasoning are in celeryconfig.py. A worker refuses to start
+# unless the visibility timeout is above the hard time limit plus the longest retry countdown,
+# hence the short limits that go with it (no test task runs anywhere near them).
 TEST_ENV = {
-    "CELERY_VISIBILITY_TIMEOUT": "10",
+    "CELERY_VISIBILITY_TIMEOUT": "30",
+    "CELERY_TASK_SOFT_TIME_LIMIT": "20",
+    "CELERY_TASK_TIME_LIMIT": "25",
+    "CELERY_RETRY_BACKOFF_MAX": "4",
     "COMMAND_SWEEP_AFTER_SECONDS": "5",
     "COMMAND_SWEEP_INTERVAL_SECONDS": "2",
     "FUSION_ENV": "test",

@@ -80,11 +80,11 @@ class Observer:
     """A temporary ordered subscription on a topic, pulled (and acked) by a background thread,
     so messages are recorded in delivery order with their receipt time."""
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, settings: Any = None) -> None:
         from app.config import get_settings  # noqa: PLC0415
         from bridges.pubsub import subscriber, subscription_path, topic_path  # noqa: PLC0415
 
-        settings = get_settings()
+        settings = settings or get_settings()
         self.client = subscriber(settings)
         self.path = subscription_path(settings, f"observe-{uuid.uuid4().hex[:10]}")
         self.client.create_subscription(request={

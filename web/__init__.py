@@ -11,6 +11,7 @@ from app.domain.errors import DomainError
 from app.services.apikeys import PrincipalCache
 from web.logging import install_request_context
 from web.problems import ApiProblem, from_domain_error, from_validation_error, problem
+from web.unavailable import RETRY_AFTER_SECONDS, unavailable_dependency
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -39,6 +40,12 @@ def create_app(settings: Settings | None = None) -> Flask:
                   alerts.bp, batches.bp, openapi.bp, docs.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    from web.console import bp as console_bp  # noqa: PLC0415 - the operator console
+    app.register_blueprint(console_bp)
+    from web.routes.command_search import bp as command_search_bp  # noqa: PLC0415
+    app.register_blueprint(command_search_bp)
+    from web.routes.risk_history import bp as risk_history_bp  # noqa: PLC0415
+    app.register_blueprint(risk_history_bp)
 
     @app.errorhandler(ApiProblem)
     def _api_problem(exc: ApiProblem) -> Response:
@@ -59,6 +66,14 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        dependency = unavailable_dependency(exc)
+        if dependency is not None:
+            # Safe to retry: every POST is idempotent (command ids, Idempotency-Key).
+            app.logger.warning("dependency unavailable: %s (%s)", dependency,
+                               type(exc).__name__)
+            return problem(503, f"{dependency}_unavailable",
+                           f"the {dependency} is unavailable; retry shortly",
+                           headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         app.logger.exception("unhandled error")
         return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
 

@@ -390,3 +390,44 @@ class Readiness(BaseModel):
     status: str = Field(description="ready or unavailable")
     checks: dict[str, str] = Field(description="up, or `down: <error kind>`, per dependency")
     down: list[str] | None = Field(default=None, description="The dependencies that are down")
+
+
+class CommandPage(BaseModel):
+    model_config = _examples({"commands": [{
+        "command_id": "dvp-2026-0001", "type": "DVP", "status": "settled", "reason": None,
+        "reason_detail": None, "escrow_id": None, "workflow_id": "trade-88412",
+        "received_at": "2026-01-05T09:30:00Z", "validated_at": "2026-01-05T09:30:00Z",
+        "settling_at": "2026-01-05T09:30:00Z", "settled_at": "2026-01-05T09:30:01Z",
+        "failed_at": None}], "next_cursor": None})
+
+    commands: list[dict[str, Any]] = Field(description="Command views, newest first")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page")
+
+
+class MarginHistory(BaseModel):
+    model_config = _examples({"account_id": "alice", "snapshots": [], "events": [],
+                              "truncated": False})
+
+    account_id: str
+    snapshots: list[dict[str, Any]] = Field(description="Margin-health snapshots, oldest "
+                                                        "first")
+    events: list[dict[str, Any]] = Field(description="Margin events among them")
+    truncated: bool = Field(description="Only the newest 2000 snapshots are shown")
+
+
+class ScreeningReviewView(_Open):
+    model_config = _open_examples({
+        "review_id": "rv-3", "screening_id": "scr-91c2", "party": "alice", "list": "OFAC-SDN",
+        "entry_uid": 36, "query": None, "action": "dismiss", "note": "different date of birth",
+        "reviewer": "officer-7", "api_key_id": "a1b2c3", "result_screening_id": "scr-91c3",
+        "decided_at": "2026-01-05T10:00:00+00:00"})
+
+    review_id: str
+    action: str = Field(description="dismiss or confirm")
+    note: str
+
+
+class ScreeningReviewList(BaseModel):
+    model_config = _examples({"reviews": []})
+
+    reviews: list[ScreeningReviewView]

@@ -232,6 +232,9 @@ class ScreeningSubject(Base):
     pii_key_id: Mapped[str | None] = mapped_column(String(16))
     name_count: Mapped[int] = mapped_column(default=0)
     addresses: Mapped[list[str]] = mapped_column(JSONB)  # lower-cased
+    # date of birth, country, entity type (app.domain.compliance.attributes), sealed like the
+    # names and under the same key (migration 0011)
+    attributes_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=utcnow)
 
@@ -292,3 +295,32 @@ class RescreenChunk(Base):
     done: Mapped[bool] = mapped_column(default=False)
     new_hits: Mapped[int] = mapped_column(default=0)
     finished_at: Mapped[datetime | None]
+
+
+class ScreeningReview(Base):
+    """A reviewer's decision on one hit of a screening: who, when, why (migration 0011).
+
+    The decision takes effect as a new completed screening of the party (`result_screening_id`,
+    source `review`), which is what the gate reads; later screenings of the party carry the
+    decision forward for the same listed entry (a dismissal only while the hit stays
+    `possible`). The rows are the history: never updated, never deleted.
+    """
+
+    __tablename__ = "screening_reviews"
+    __table_args__ = (
+        CheckConstraint("action IN ('dismiss', 'confirm')", name="action_known"),
+        Index("ix_screening_reviews_party", "party", "decided_at"),
+    )
+
+    review_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    screening_id: Mapped[str] = mapped_column(ForeignKey("screenings.screening_id"))
+    party: Mapped[str] = mapped_column(String(200))
+    list_source: Mapped[str] = mapped_column(String(32))
+    entry_uid: Mapped[int | None] = mapped_column(Integer)  # None: an unscreenable name
+    query: Mapped[str | None] = mapped_column(String(32))  # that name's position, name[i]
+    action: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    api_key_id: Mapped[str | None] = mapped_column(String(64))
+    result_screening_id: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -63,6 +63,16 @@ def authenticate(session: Session, presented: str, pepper: str = "") -> Principa
     return Principal(key.key_id, key.name, frozenset(key.scopes))
 
 
+def principal_of(session: Session, key_id: str) -> Principal | None:
+    """The key's current scopes, or None once it is revoked: the console signs in with the
+    full key once and then re-reads its key id on every page, so a revocation ends the
+    console session at the next click."""
+    key = session.get(ApiKey, key_id)
+    if key is None or key.revoked_at is not None:
+        return None
+    return Principal(key.key_id, key.name, frozenset(key.scopes))
+
+
 def revoke_api_key(session: Session, key_id: str) -> bool:
     key = session.get(ApiKey, key_id)
     if key is None or key.revoked_at is not None:

@@ -226,13 +226,16 @@ def next_retry_at(command: Command, sweep_after: timedelta) -> datetime | None:
 
 
 def sweep_stuck_commands(session: Session, now: datetime, older_than: timedelta,
-                         limit: int = 500) -> list[tuple[str, str]]:
+                         limit: int = 500, *,
+                         enqueued_after: datetime | None = None) -> list[tuple[str, str]]:
     """Commands accepted but never run (the broker lost the message, or the API died between
-    commit and enqueue). Returns (command_id, task name) pairs to send again after commit."""
+    commit and enqueue). Returns (command_id, task name) pairs to send again after commit.
+    `enqueued_after` narrows the sweep to sends from then on (those a broker outage lost)."""
+    window = [Command.last_enqueued_at >= enqueued_after] if enqueued_after is not None else []
     stuck = session.scalars(
         select(Command)
         .where(Command.status == CommandStatus.RECEIVED.value,
-               Command.last_enqueued_at < now - older_than)
+               Command.last_enqueued_at < now - older_than, *window)
         .order_by(Command.last_enqueued_at)
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -16,6 +16,10 @@ pytestmark = pytest.mark.e2e
 
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/<path:filename>",
           "/static/<path:filename>"}
+# The operator console signs in with an API key once and then holds a session cookie: its own
+# test below checks that none of its pages answers without one.
+CONSOLE = "/console"
+CONSOLE_PUBLIC = {"/console/sign-in", "/console/static/<path:filename>"}
 _ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
@@ -59,11 +63,24 @@ def test_the_route_table_covers_every_kind_of_route(flask_app: Flask) -> None:
     assert len([r for _, r in _rules(flask_app) if r not in PUBLIC]) >= 40
 
 
+def test_every_console_page_needs_a_session(flask_app: Flask, client: FlaskClient) -> None:
+    pages = [(m, r) for m, r in _rules(flask_app)
+             if r.startswith(CONSOLE + "/") and r not in CONSOLE_PUBLIC]
+    assert pages
+    for method, rule in pages:
+        response = client.open(_url(rule), method=method)
+        # A form POST without a session fails its CSRF check (400) before anything runs.
+        refused = (302, 303, 401, 403) if method == "GET" else (302, 303, 400, 401, 403)
+        assert response.status_code in refused, (method, rule, response.status_code)
+        if response.status_code in (302, 303):
+            assert "/console/sign-in" in response.headers["Location"], (method, rule)
+
+
 def test_every_route_refuses_no_key_a_revoked_key_and_a_key_without_its_scope(
         flask_app: Flask, client: FlaskClient, keys: dict[str, str]) -> None:
     checked = 0
     for method, rule in _rules(flask_app):
-        if rule in PUBLIC:
+        if rule in PUBLIC or rule == CONSOLE or rule.startswith(CONSOLE + "/"):
             continue
         scope, url = _scope_of(method, rule), _url(rule)
         for headers, status, code in (

@@ -215,3 +215,33 @@ def test_a_release_to_a_sanctioned_payee_is_refused_and_keeps_the_funds(
     assert "sanction" in shown
     assert api.balance(payer)["pending_debits"] == "60.00"
     assert api.balance(payee) == {}
+
+
+def test_a_reviewer_dismisses_a_possible_hit_through_the_api(cx: Api, reader: Api) -> None:
+    party = unique("rev")
+    accepted = cx.post("/v1/compliance/screenings",
+                       {"party": party, "names": ["Dmitry Khoroshev"], "nationality": "DE",
+                        "birth_year": 1988, "entity_type": "individual"})
+    assert accepted.status_code == 202
+    result = completed(reader, accepted.get_json()["status_url"])
+    [hit] = result["hits"]
+    assert (hit["entry_uid"], hit["decision"], hit["list"]) == (48603, "possible", "OFAC-SDN")
+    assert hit["breakdown"]["rule"] == "subset"
+    assert set(hit["attributes"]["contradicted"]) == {"date_of_birth", "country"}
+    assert reader.get(f"/v1/compliance/gate/{party}").get_json()["status"] == "review"
+    path = f"/v1/compliance/screenings/{result['screening_id']}/reviews"
+    body = {"action": "dismiss", "entry_uid": 48603, "note": "born 1988 in Hamburg"}
+    assert reader.post(path, body).status_code == 403  # compliance:read cannot review
+    assert cx.post(path, {**body, "note": ""}).status_code == 422
+    done = cx.post(path, body)
+    assert done.status_code == 201, done.get_json()
+    review = done.get_json()
+    assert (review["action"], review["screening"]["decision"]) == ("dismiss", "clear")
+    assert review["reviewer"] and review["api_key_id"]
+    assert reader.get(f"/v1/compliance/gate/{party}").get_json()["status"] == "clear"
+    history = reader.get(path).get_json()["reviews"]
+    assert [(r["action"], r["note"]) for r in history] == [("dismiss", "born 1988 in Hamburg")]
+    again = cx.post(path, body)  # the reviewed screening is no longer the latest
+    assert (again.status_code, again.get_json()["code"]) == (409, "screening_superseded")
+    bad = cx.post("/v1/compliance/screenings", {"party": party, "nationality": "Atlantis"})
+    assert (bad.status_code, bad.get_json()["code"]) == (422, "invalid_country")

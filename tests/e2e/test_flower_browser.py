@@ -1,6 +1,7 @@
-"""Flower in headless Chromium: behind basic auth, it lists the running worker and shows a task
-that ran on it as succeeded. Needs Debian's chromium (scripts/ensure_chromium.sh, run by
-`make test`); skipped without it, except under CI=true, where it fails."""
+"""Flower in headless Chromium: behind basic auth, it lists the running worker, shows a task
+that ran on it as succeeded, and its Broker tab shows the worker's queue with its depth. Needs
+Debian's chromium (scripts/ensure_test_tools.sh, run by `make test`); skipped without it, except
+under CI=true, where it fails."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def _need_chromium() -> Any:
     """The playwright sync API, or a skip (a failure under CI) saying what is missing."""
     missing = None
     if not CHROMIUM.exists():
-        missing = f"{CHROMIUM} is not installed (scripts/ensure_chromium.sh installs it)"
+        missing = f"{CHROMIUM} is not installed (scripts/ensure_test_tools.sh installs it)"
     try:
         from playwright import sync_api  # noqa: PLC0415 - an optional test dependency
     except ImportError:
@@ -76,6 +77,15 @@ def _page_shows(page: Any, url: str, *texts: str) -> bool:
     return all(text in content for text in texts)
 
 
+def _queue_row(page: Any, url: str, queue: str) -> list[str]:
+    page.goto(f"{url}/workers?refresh=1")
+    page.wait_for_load_state("networkidle")
+    page.goto(f"{url}/broker")
+    page.wait_for_load_state("networkidle")
+    cells: list[str] = page.locator(f"#queue-table tr[id='{queue}'] td").all_inner_texts()
+    return cells
+
+
 def test_flower_dashboard_shows_worker_and_succeeded_task(
         service_env: dict[str, str], flower: tuple[str, str], tmp_path: Path) -> None:
     sync_api = _need_chromium()
@@ -106,6 +116,14 @@ def test_flower_dashboard_shows_worker_and_succeeded_task(
             wait_for(lambda: _page_shows(page, f"{url}/tasks", result.id, "SUCCESS"),
                      timeout=30, interval=1.0, what="the task on Flower's tasks page")
             assert _page_shows(page, f"{url}/task/{result.id}", "maintenance.noop", "SUCCESS")
+            # The Broker tab reads queue depths from the broker itself; it answered 404 ("'redis'
+            # broker is not supported") while the app used a transport of its own.
+            # It lists the queues the workers report consuming; Flower asks them at its start
+            # (before this worker ran) and when its workers page is refreshed.
+            assert _page_shows(page, f"{url}/broker", "Broker queues")
+            row = wait_for(lambda: _queue_row(page, url, queue), timeout=30,
+                           interval=1.0, what="the worker's queue on Flower's Broker tab")
+            assert row[:2] == [queue, "0"], row
             screenshot = tmp_path / "flower-tasks.png"
             _page_shows(page, f"{url}/tasks", result.id)
             page.screenshot(path=str(screenshot), full_page=True)

@@ -142,11 +142,21 @@ def margin_event(event_type: str = "margin_call", *, severity: str = "high",
             "format": "cloudevents", "source": "tests", "time": None, "data": data}
 
 
-def send_alert(event: dict[str, Any]) -> None:
+def send_alert(event: dict[str, Any]) -> str:
+    """Hand the alerts worker an inbound margin event; returns the task id to wait on."""
     from tasks.celery_app import celery_app  # noqa: PLC0415
 
-    celery_app.send_task("alerts.handle_margin_event",
+    task_id = f"alert-{event['message_id']}"
+    celery_app.send_task("alerts.handle_margin_event", task_id=task_id,
                          kwargs={"event": event, "message_id": event["message_id"]})
+    return task_id
+
+
+def task_result(task_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The finished task's return value: a duplicate is counted only once it has run."""
+    from tasks.celery_app import celery_app  # noqa: PLC0415
+
+    return dict(celery_app.AsyncResult(task_id).get(timeout=timeout))
 
 
 def body_json(received: Received) -> dict[str, Any]:

@@ -81,7 +81,9 @@ def test_a_new_version_rescreens_everyone_and_publishes_new_hits(worker: Worker,
         assert events[newly_listed]["hits"][0]["entry_uid"] == 99002
         assert events[newly_listed]["source"] == "rescreen"
         assert events[address_party]["hits"][0]["kind"] == "address"
-        assert party_gate_status(newly_listed) is GateStatus.BLOCKED
+        # The listed name with its middle name dropped: for review (issue 14: a name that
+        # shares a given name and the surname with a listed one does not block alone).
+        assert party_gate_status(newly_listed) is GateStatus.REVIEW
     finally:
         with unit_of_work() as session:
             load_directory(session, SMALL, rescreen_after=False)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from app.domain.compliance.matching import SUBSET_BASE, Decision, decide, name_score
+from app.domain.compliance.matching import (
+    SUBSET_BASE,
+    SURNAME_PENALTY,
+    Decision,
+    decide,
+    name_score,
+)
 from app.domain.compliance.sdn import parse
 from app.services.compliance.screening_index import ListedAddress, ListedName, ScreeningIndex
 
@@ -29,7 +35,8 @@ def best(index: ScreeningIndex, name: str) -> tuple[int, float, Decision] | None
     hits = index.screen_name(name, floor=POSSIBLE)
     if not hits:
         return None
-    return hits[0].uid, hits[0].score, decide(hits[0].score, MATCH, POSSIBLE)
+    return hits[0].uid, hits[0].score, decide(hits[0].score, MATCH, POSSIBLE,
+                                              decisive=hits[0].decisive)
 
 
 @pytest.mark.parametrize(("query", "uid"), [
@@ -81,20 +88,52 @@ def test_addresses_match_exactly_and_case_insensitively(index: ScreeningIndex) -
 
 def test_the_symmetric_score_weights_tokens_by_length() -> None:
     # "dmitry khoroshev" against itself in another order: every token exact.
-    assert name_score([6, 9], [9, 6], [(1.0, 0, 1), (1.0, 1, 0)]) == 1.0
+    assert name_score([6, 9], [9, 6], [(1.0, 0, 1), (1.0, 1, 0)]).score == 1.0
     # one of two equally long tokens at 0.9, the other exact
-    assert name_score([5, 5], [5, 5], [(1.0, 0, 0), (0.9, 1, 1)]) == pytest.approx(0.95)
+    assert name_score([5, 5], [5, 5], [(1.0, 0, 0), (0.9, 1, 1)]).score == pytest.approx(0.95)
     # each token pairs once: two query tokens cannot both use one listed token
-    assert name_score([3, 3], [3], [(1.0, 0, 0), (1.0, 1, 0)]) == pytest.approx((3 + 3) / 9)
+    assert name_score([3, 3], [3], [(1.0, 0, 0), (1.0, 1, 0)]).score == pytest.approx(
+        (3 + 3) / 9)
 
 
-def test_the_subset_score_needs_exact_tokens_and_one_missing_token() -> None:
+def test_the_subset_score_tolerates_dropped_names_and_near_spellings() -> None:
     exact = name_score([6, 9], [9, 6, 9], [(1.0, 0, 1), (1.0, 1, 0)])
-    assert exact == pytest.approx(SUBSET_BASE + (1 - SUBSET_BASE) * 15 / 24)
+    assert exact.rule == "subset"
+    assert exact.score == pytest.approx(SUBSET_BASE + (1 - SUBSET_BASE) * 15 / 24)
+    # a typo beside the dropped middle name: still for review (the 0.94 recall)
     with_typo = name_score([6, 9], [9, 6, 9], [(0.95, 0, 1), (1.0, 1, 0)])
-    assert with_typo < POSSIBLE
+    assert with_typo.score >= POSSIBLE
+    # two given names dropped: still for review, when the names kept are exact
     two_missing = name_score([6, 9], [9, 6, 9, 5], [(1.0, 0, 1), (1.0, 1, 0)])
-    assert two_missing < POSSIBLE
+    assert two_missing.score >= POSSIBLE
+    two_and_a_typo = name_score([6, 9], [9, 6, 9, 5], [(0.95, 0, 1), (1.0, 1, 0)])
+    assert two_and_a_typo.rule == "symmetric" and two_and_a_typo.score < POSSIBLE
+    # a dropped name never blocks alone
+    assert not (exact.decisive or with_typo.decisive or two_missing.decisive)
+    assert decide(exact.score, MATCH, POSSIBLE, decisive=exact.decisive) is Decision.POSSIBLE
+
+
+def test_a_missing_surname_is_penalised_and_gets_no_subset_score() -> None:
+    # "Dmitry Yuryevich" against "KHOROSHEV, Dmitry Yuryevich": the surname is position 0
+    scored = name_score([6, 9], [9, 6, 9], [(1.0, 0, 1), (1.0, 1, 2)], frozenset({0}))
+    assert scored.rule == "symmetric" and scored.surname_matched is False
+    assert scored.score == pytest.approx(SURNAME_PENALTY * 30 / 39)
+    assert scored.score < POSSIBLE
+    # with the surname, the dropped given name is a subset match
+    kept = name_score([6, 9], [9, 6, 9], [(1.0, 0, 1), (1.0, 1, 0)], frozenset({0}))
+    assert kept.rule == "subset" and kept.surname_matched is True
+
+
+@pytest.mark.parametrize(("pairs", "decisive"), [
+    ([(1.0, 0, 0), (1.0, 1, 1)], True),  # every token equal
+    ([(1.0, 0, 0), (0.92, 1, 1)], False),  # two tokens, one of them a near spelling
+    ([(1.0, 0, 0), (1.0, 1, 1), (0.92, 2, 2)], True),  # one near spelling beside two equal
+    ([(1.0, 0, 0), (0.93, 1, 1), (0.92, 2, 2)], False),
+])
+def test_a_name_blocks_alone_only_when_decisive(pairs: list[tuple[float, int, int]],
+                                                decisive: bool) -> None:
+    lengths = [6] * len(pairs)
+    assert name_score(lengths, lengths, pairs).decisive is decisive
 
 
 def test_decisions_at_the_thresholds() -> None:

@@ -151,6 +151,10 @@ def check_entrypoint(where: str, command: list[str]) -> None:
         for option in command[3:]:
             if option.startswith("--conf="):
                 assert (ROOT / option.removeprefix("--conf=")).is_file(), where
+    elif program == "python":
+        assert command[1] == "-m", where
+        assert command[2] == "tasks.health", f"{where}: python -m {command[2]} is no entrypoint"
+        assert importlib.util.find_spec("tasks.health") is not None
     elif program == "gunicorn":
         module, _, attribute = command[-1].partition(":")
         assert (module, attribute) == ("web.wsgi", "app"), where
@@ -238,8 +242,11 @@ def test_compose_runs_one_worker_group_per_queue_with_the_settings_bounds() -> N
                              f"{setting_default(f'WORKER_{upper}_AUTOSCALE_MAX')}}},"
                              f"${{WORKER_{upper}_AUTOSCALE_MIN:-"
                              f"{setting_default(f'WORKER_{upper}_AUTOSCALE_MIN')}}}")
-        check = " ".join(service["healthcheck"]["test"])
-        assert f"inspect ping -d {queue}@$$HOSTNAME" in check
+        # Not `inspect ping`: it passes a worker that stopped consuming after a reconnect.
+        (kind, check) = service["healthcheck"]["test"]
+        assert kind == "CMD-SHELL"
+        assert check.startswith(f"python -m tasks.health {queue}@$$HOSTNAME --queue {queue} ")
+        check_entrypoint(f"compose worker-{queue} healthcheck", check.split())
         assert seconds(service["stop_grace_period"]) > limit, "warm shutdown needs time"
         assert service["stop_signal"] == "SIGTERM"
 
@@ -443,6 +450,29 @@ def test_k8s_probes() -> None:
                 http = container.get(probe, {}).get("httpGet")
                 if http:
                     assert http["port"] in ports, (name, probe)
+
+
+def test_k8s_workers_check_that_they_consume_their_own_queue() -> None:
+    for queue in WORKER_QUEUES:
+        (container,) = by_name("Deployment")[f"worker-{queue}"]["spec"]["template"]["spec"][
+            "containers"]
+        shell, flag, check = container["livenessProbe"]["exec"]["command"]
+        assert (shell, flag) == ("sh", "-c")
+        assert check.startswith(f"python -m tasks.health {queue}@$HOSTNAME --queue {queue} ")
+        # The probe's own timeout covers the check's broker round trips.
+        timeout = float(check.split("--timeout ")[1].split()[0])
+        assert container["livenessProbe"]["timeoutSeconds"] > timeout
+
+
+def test_deployed_settings_pass_the_workers_visibility_timeout_check() -> None:
+    """A worker refuses to start otherwise (tasks/celery_app.py)."""
+    from app.services.worker_health import delivery_budget_problem  # noqa: PLC0415
+
+    config = config_map()
+    assert delivery_budget_problem(
+        float(config["CELERY_VISIBILITY_TIMEOUT"]), float(config["CELERY_TASK_TIME_LIMIT"]),
+        float(config.get("CELERY_RETRY_BACKOFF_MAX", setting_default("CELERY_RETRY_BACKOFF_MAX")))
+    ) is None
 
 
 def test_workers_outlast_the_task_time_limit_on_shutdown() -> None:

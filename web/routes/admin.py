@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field
 
 from app.messaging.inbound import Undecodable
 from app.services import dead_letters
-from tasks.fleet_signals import send_replay
+from tasks.senders import send_replay
 from web.endpoint import Context, Query, Reply, endpoint
 from web.problems import ApiProblem
 from web.responses import DeadLetterList, DeadLetterView, ReplayAccepted

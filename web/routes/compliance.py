@@ -10,7 +10,16 @@ from flask.blueprints import BlueprintSetupState
 from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictStr
 
 from app.domain.errors import NotFound
-from app.services.compliance import alerts, aml, gate, kyc, lists, rescreen, screening
+from app.services.compliance import (
+    alerts,
+    aml,
+    gate,
+    kyc,
+    lists,
+    rescreen,
+    reviews,
+    screening,
+)
 from app.services.compliance.pii import pii_cipher
 from tasks.compliance import send_check, send_screening
 from web.endpoint import Context, Query, Reply, endpoint
@@ -23,6 +32,8 @@ from web.responses import (
     KycCaseView,
     RescreenView,
     SanctionsListView,
+    ScreeningReviewList,
+    ScreeningReviewView,
     ScreeningView,
     WorkAccepted,
 )
@@ -117,6 +128,31 @@ class ScreeningIn(Request):
                               description="Names to match against the sanctions list")
     addresses: list[Text] = Field(default_factory=list, max_length=20,
                                   description="Crypto addresses to match exactly")
+    # Secondary attributes: they confirm or contradict a name hit (README, Sanctions).
+    date_of_birth: date | None = Field(default=None, description="Confirms or contradicts a "
+                                                                 "name hit")
+    birth_year: int | None = Field(default=None, ge=1850, le=2100,
+                                   description="When only the year is known")
+    nationality: Text | None = Field(default=None, max_length=56, examples=["DE", "Germany"],
+                                     description="Country code or name")
+    entity_type: Literal["individual", "entity", "vessel", "aircraft"] | None = Field(
+        default=None, description="What the party is")
+
+
+class ScreeningReviewIn(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "action": "dismiss", "entry_uid": 36, "list": "OFAC-SDN",
+        "note": "different date of birth", "reviewer": "officer-7"}]})
+
+    review_id: Text | None = Field(default=None, min_length=1, max_length=64)
+    action: Literal["dismiss", "confirm"]
+    entry_uid: int | None = Field(default=None, description="the hit's listed entry")
+    list: Text | None = Field(default=None, max_length=32, examples=["OFAC-SDN"])
+    query: Text | None = Field(default=None, max_length=32, examples=["name[0]"],
+                               description="an unscreenable name's hit, instead of entry_uid")
+    note: Text = Field(min_length=1, max_length=2000)
+    reviewer: Text | None = Field(default=None, min_length=1, max_length=200,
+                                  description="default: the API key's name")
 
 
 def _now() -> datetime:
@@ -229,9 +265,12 @@ def transition_alert(ctx: Context, body: TransitionIn, alert_id: str) -> Reply:
 def submit_screening(ctx: Context, body: ScreeningIn) -> Reply:
     """Queues the screening; its decision (clear, review, blocked) feeds the party's
     compliance gate. Follow status_url."""
+    attributes = screening.clean_attributes(
+        date_of_birth=body.date_of_birth.isoformat() if body.date_of_birth else None,
+        birth_year=body.birth_year, nationality=body.nationality, entity_type=body.entity_type)
     requested = screening.request_screening(
         ctx.session, pii_cipher(ctx.settings), party=body.party, names=body.names,
-        addresses=body.addresses, screening_id=body.screening_id)
+        addresses=body.addresses, screening_id=body.screening_id, attributes=attributes)
     status = screening.get_screening(ctx.session, requested.screening_id).status
     if status == "pending":
         ctx.after_commit(send_screening, requested.screening_id)
@@ -246,6 +285,28 @@ def get_screening(ctx: Context, screening_id: str) -> Reply:
                                                                        screening_id)))
 
 
+@endpoint(bp, "POST", "/v1/compliance/screenings/{screening_id}/reviews", scope=WRITE,
+          response=ScreeningReviewView,
+          body=ScreeningReviewIn, status=201,
+          summary="Dismiss or confirm a possible hit of the party's latest screening, with a "
+                  "note; the gate follows the decision")
+def review_screening_hit(ctx: Context, body: ScreeningReviewIn, screening_id: str) -> Reply:
+    review = reviews.review_hit(
+        ctx.session, screening_id, action=body.action, note=body.note,
+        reviewer=body.reviewer or ctx.principal.name, now=_now(), entry_uid=body.entry_uid,
+        list_source=body.list, query=body.query, api_key_id=ctx.principal.key_id,
+        review_id=body.review_id)
+    return Reply(201, review)
+
+
+@endpoint(bp, "GET", "/v1/compliance/screenings/{screening_id}/reviews", scope=READ,
+          response=ScreeningReviewList,
+          summary="The review history of the screening's party, oldest first")
+def list_screening_reviews(ctx: Context, screening_id: str) -> Reply:
+    return Reply(200, {"reviews": [reviews.review_view(r)
+                                   for r in reviews.reviews_of(ctx.session, screening_id)]})
+
+
 @endpoint(bp, "GET", "/v1/compliance/gate/{party}", response=GateView, scope=READ,
           summary="The compliance gate for a party: clear, review or blocked, with reasons")
 def get_gate(ctx: Context, party: str) -> Reply:
@@ -254,15 +315,17 @@ def get_gate(ctx: Context, party: str) -> Reply:
 
 @endpoint(bp, "GET", "/v1/compliance/sanctions/lists/active", scope=READ,
           response=SanctionsListView,
-          summary="The active sanctions list version and the latest re-screen runs",
+          summary="The active SDN list version, every active list, the latest re-screen runs",
           operation_id="getActiveSanctionsList")
 def get_active_list(ctx: Context) -> Reply:
     active = lists.active_version(ctx.session)
     if active is None:
         raise NotFound("no sanctions list is loaded", code="no_sanctions_list")
     runs = [rescreen.run_view(r) for r in rescreen.latest_runs(ctx.session, limit=5)]
+    every = [lists.version_summary(ctx.session, v.version_id)
+             for v in lists.active_versions(ctx.session)]
     return Reply(200, {**lists.version_summary(ctx.session, active.version_id),
-                       "rescreens": runs})
+                       "lists": every, "rescreens": runs})
 
 
 @endpoint(bp, "GET", "/v1/compliance/rescreens/{run_id}", response=RescreenView, scope=READ,

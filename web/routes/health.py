@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from app.persistence.db import get_engine
 from tasks.celery_app import celery_app
+from web.unavailable import RETRY_AFTER_SECONDS
 
 bp = Blueprint("health", __name__)
 
@@ -42,6 +43,9 @@ def readyz() -> tuple[Response, int]:
         "status": "unavailable" if down else "ready",
         "checks": {name: f"down: {error}" if error else "up" for name, error in checks.items()},
     }
-    if down:
-        body["down"] = down
-    return jsonify(body), (503 if down else 200)
+    if not down:
+        return jsonify(body), 200
+    body["down"] = down
+    response = jsonify(body)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response, 503

@@ -1,4 +1,9 @@
-"""Which sanctions list version is active, and what it holds."""
+"""Which sanctions list versions are active, and what they hold.
+
+One version per source is active at a time: the OFAC SDN list and the OFAC Consolidated
+(non-SDN) list load through the same loader in the same CSV layout, and screening covers every
+active source.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,20 @@ from sqlalchemy.orm import Session
 from app.persistence.compliance_models import SanctionsListVersion, SanctionsName
 
 SOURCE = "OFAC-SDN"
+CONSOLIDATED = "OFAC-CONS"
+SOURCES = {"sdn": SOURCE, "consolidated": CONSOLIDATED}
 
 
 def active_version(session: Session, source: str = SOURCE) -> SanctionsListVersion | None:
     return session.scalars(select(SanctionsListVersion).where(
         SanctionsListVersion.source == source, SanctionsListVersion.status == "active")).first()
+
+
+def active_versions(session: Session) -> list[SanctionsListVersion]:
+    """Every source's active version, the SDN list first."""
+    found = session.scalars(select(SanctionsListVersion).where(
+        SanctionsListVersion.status == "active")).all()
+    return sorted(found, key=lambda v: (v.source != SOURCE, v.source))
 
 
 def version_summary(session: Session, version_id: int) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Loading an OFAC SDN directory (sdn.csv, alt.csv, add.csv) as a new list version.
+"""Loading an OFAC list directory (sdn.csv, alt.csv, add.csv) as a new list version.
+
+The Consolidated (non-SDN) list is published in the same layout as cons_prim.csv,
+cons_alt.csv and cons_add.csv; either set of names is read, for either source.
 
 A load is one transaction: the new version's rows, the previous version superseded, and a
 planned re-screen run for the caller to enqueue after commit. Loading files identical to the
@@ -15,7 +18,6 @@ from typing import Any
 from sqlalchemy import insert, text, update
 from sqlalchemy.orm import Session
 
-from app.domain.compliance.names import sorted_form
 from app.domain.compliance.sdn import ParsedList, parse
 from app.domain.errors import InvalidInput
 from app.persistence.compliance_models import (
@@ -26,9 +28,11 @@ from app.persistence.compliance_models import (
     SanctionsName,
 )
 from app.services.compliance import rescreen
-from app.services.compliance.lists import SOURCE, active_version
+from app.services.compliance.lists import SOURCE, SOURCES, active_version
+from app.services.compliance.name_text import prepare
 
 FILES = ("sdn.csv", "alt.csv", "add.csv")
+CONSOLIDATED_FILES = ("cons_prim.csv", "cons_alt.csv", "cons_add.csv")
 _BATCH = 5000
 
 
@@ -54,13 +58,14 @@ class LoadOutcome:
 
 
 def read_directory(directory: Path) -> tuple[dict[str, str], str]:
-    """The files' text and one SHA-256 over all of them."""
-    if not (directory / "sdn.csv").is_file():
-        raise InvalidInput(f"{directory} has no sdn.csv", code="sdn_missing")
+    """The files' text (keyed by the SDN file names) and one SHA-256 over all of them."""
+    names = FILES if (directory / FILES[0]).is_file() else CONSOLIDATED_FILES
+    if not (directory / names[0]).is_file():
+        raise InvalidInput(f"{directory} has no sdn.csv (or cons_prim.csv)", code="sdn_missing")
     digest = hashlib.sha256()
     texts: dict[str, str] = {}
-    for name in FILES:
-        path = directory / name
+    for name, published in zip(FILES, names, strict=True):
+        path = directory / published
         raw = path.read_bytes() if path.is_file() else b""
         digest.update(name.encode() + b"\0" + raw + b"\0")
         # The published files are ASCII; cp1252 is what older snapshots used where they were not.
@@ -86,7 +91,7 @@ def _store(session: Session, version_id: int, parsed: ParsedList) -> tuple[int, 
                         "remarks": e.remarks})
         for name, kind in ((e.name, "primary"), *((a.name, a.kind) for a in e.aliases)):
             names.append({"version_id": version_id, "uid": e.uid, "name": name, "kind": kind,
-                          "normalised": sorted_form(name)})
+                          "normalised": " ".join(sorted(prepare(name).name.tokens))})
         addresses.extend({"version_id": version_id, "uid": e.uid, "currency": a.currency,
                           "address": a.address, "address_lower": a.address.lower()}
                          for a in e.crypto_addresses)
@@ -101,12 +106,15 @@ def _store(session: Session, version_id: int, parsed: ParsedList) -> tuple[int, 
 
 
 def load_directory(session: Session, directory: Path, *, label: str | None = None,
-                   rescreen_after: bool = True) -> LoadOutcome:
-    """Load the directory as the new active version, unless it is the active one already."""
+                   rescreen_after: bool = True, source: str = SOURCE) -> LoadOutcome:
+    """Load the directory as the new active version of `source` (lists.SOURCES), unless it is
+    that source's active version already."""
+    if source not in SOURCES.values():
+        raise InvalidInput(f"unknown sanctions list {source!r}", code="unknown_list")
     texts, digest = read_directory(directory)
     # Two operators loading at once would both supersede the same version; serialise loads.
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('sanctions-list-load'))"))
-    current = active_version(session)
+    current = active_version(session, source)
     if current is not None and current.content_sha256 == digest:
         return LoadOutcome(current.version_id, False, current.entry_count, current.alias_count,
                            current.address_count, current.location_count)
@@ -114,10 +122,10 @@ def load_directory(session: Session, directory: Path, *, label: str | None = Non
     if not parsed.entries:
         raise InvalidInput(f"{directory}/sdn.csv holds no entries", code="sdn_empty")
     session.execute(update(SanctionsListVersion)
-                    .where(SanctionsListVersion.source == SOURCE,
+                    .where(SanctionsListVersion.source == source,
                            SanctionsListVersion.status == "active")
                     .values(status="superseded"))
-    version = SanctionsListVersion(source=SOURCE, label=label or f"{directory.name}@{digest[:12]}",
+    version = SanctionsListVersion(source=source, label=label or f"{directory.name}@{digest[:12]}",
                                    content_sha256=digest, status="active", entry_count=0,
                                    alias_count=0, address_count=0, location_count=0)
     session.add(version)

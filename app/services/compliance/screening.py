@@ -6,12 +6,16 @@ parties are often chain addresses. A screening names each hit's entry uid, the m
 name, the list version, the score and the decision; the query names themselves are kept only
 sealed on the subject. A hit the party's previous screening did not have is published as
 `sanctions.hit` on compliance.results.v1.
+
+Every active list is screened (app.services.compliance.screening_lists: each hit names its list,
+an unreadable name is `possible`, never `clear`), with the party's secondary attributes (date of
+birth, country, entity type), sealed like its names. A reviewer's standing decision on an entry
+(app.services.compliance.hit_reviews) is carried into every later screening of the party.
 """
 
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,27 +25,21 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.domain.compliance.matching import Decision, decide
+from app.domain.compliance import attributes as attrs
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.parties import check_account
 from app.messaging.topology import COMPLIANCE_RESULTS
-from app.persistence.compliance_models import (
-    SanctionsAddress,
-    SanctionsName,
-    Screening,
-    ScreeningSubject,
-)
+from app.persistence.compliance_models import Screening, ScreeningSubject
 from app.persistence.models import new_id
-from app.services.compliance.lists import active_version
+from app.services.compliance import hit_reviews
+from app.services.compliance.countries import country_code
 from app.services.compliance.pii import PiiCipher, pii_cipher
-from app.services.compliance.screening_index import ListedAddress, ListedName, ScreeningIndex
+from app.services.compliance.screening_lists import list_indexes, screen
 from app.services.outbox import record_event
 
 MAX_NAMES = 20
 MAX_ADDRESSES = 20
 _ADDRESS = re.compile(r"^[A-Za-z0-9:]{4,200}$")
-_INDEXES: OrderedDict[int, ScreeningIndex] = OrderedDict()
-_KEEP_INDEXES = 2  # the active version, and the one a running re-screen may still use
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,20 +60,83 @@ def subject_names(subject: ScreeningSubject, cipher: PiiCipher) -> list[str]:
     return [str(n) for n in names]
 
 
+def _attributes_context(party: str) -> str:
+    return f"screening_attributes:{party}"
+
+
+def subject_attributes(subject: ScreeningSubject, cipher: PiiCipher) -> dict[str, Any]:
+    if subject.attributes_sealed is None:
+        return {}
+    opened = cipher.open(subject.attributes_sealed, context=_attributes_context(subject.party),
+                         key_id=subject.pii_key_id)
+    return dict(opened)
+
+
+def requested_attributes(values: dict[str, Any]) -> attrs.Requested:
+    born = values.get("date_of_birth")
+    return attrs.Requested(
+        birth_date=datetime.fromisoformat(born).date() if born else None,
+        birth_year=values.get("birth_year"), country=values.get("country"),
+        entity_type=values.get("entity_type"))
+
+
+def _seal_subject(subject: ScreeningSubject, cipher: PiiCipher, names: list[str],
+                  attributes: dict[str, Any]) -> None:
+    # One key seals both, so pii_key_id names it for both.
+    subject.names_sealed = cipher.seal(names, context=_subject_context(subject.party))
+    subject.attributes_sealed = (cipher.seal(attributes,
+                                             context=_attributes_context(subject.party))
+                                 if attributes else None)
+    subject.pii_key_id, subject.name_count = cipher.key_id, len(names)
+
+
 def register_subject(session: Session, cipher: PiiCipher, party: str, names: list[str],
-                     addresses: list[str]) -> ScreeningSubject:
-    """Add names and addresses to what the party is screened as (a union, never a removal)."""
+                     addresses: list[str], *, attributes: dict[str, Any] | None = None
+                     ) -> ScreeningSubject:
+    """Add names and addresses to what the party is screened as (a union, never a removal);
+    attributes given replace the ones known (the latest statement about the party wins)."""
     session.execute(insert(ScreeningSubject).values(party=party, name_count=0, addresses=[])
                     .on_conflict_do_nothing(index_elements=[ScreeningSubject.party]))
     subject = session.get(ScreeningSubject, party, with_for_update=True, populate_existing=True)
     assert subject is not None
     known = subject_names(subject, cipher)
+    known_attributes = subject_attributes(subject, cipher)
     merged = list(dict.fromkeys([*known, *names]))[:MAX_NAMES]
-    if merged != known:
-        subject.names_sealed = cipher.seal(merged, context=_subject_context(party))
-        subject.pii_key_id, subject.name_count = cipher.key_id, len(merged)
+    merged_attributes = known_attributes | (attributes or {})
+    if merged != known or merged_attributes != known_attributes:
+        _seal_subject(subject, cipher, merged, merged_attributes)
     subject.addresses = list(dict.fromkeys([*subject.addresses, *addresses]))[:MAX_ADDRESSES]
     return subject
+
+
+def clean_attributes(*, date_of_birth: str | None = None, birth_year: int | None = None,
+                     nationality: str | None = None, entity_type: str | None = None
+                     ) -> dict[str, Any]:
+    """The attributes as stored: a known country code, a known entity type, a plausible year."""
+    cleaned: dict[str, Any] = {}
+    if date_of_birth is not None:
+        try:
+            cleaned["date_of_birth"] = datetime.fromisoformat(date_of_birth).date().isoformat()
+        except ValueError as exc:
+            raise InvalidInput("date_of_birth must be YYYY-MM-DD", code="invalid_date_of_birth",
+                               field="date_of_birth") from exc
+    if birth_year is not None:
+        if not 1850 <= birth_year <= 2100:
+            raise InvalidInput("birth_year must be 1850-2100", code="invalid_birth_year",
+                               field="birth_year")
+        cleaned["birth_year"] = birth_year
+    if nationality is not None:
+        code = country_code(nationality)
+        if code is None:
+            raise InvalidInput(f"{nationality!r} is not a country name or code",
+                               code="invalid_country", field="nationality")
+        cleaned["country"] = code
+    if entity_type is not None:
+        if entity_type not in attrs.ENTITY_TYPES:
+            raise InvalidInput(f"entity_type is one of {', '.join(attrs.ENTITY_TYPES)}",
+                               code="invalid_entity_type", field="entity_type")
+        cleaned["entity_type"] = entity_type
+    return cleaned
 
 
 def _clean(party: str, names: list[str], addresses: list[str]) -> tuple[str, list[str],
@@ -94,11 +155,16 @@ def _clean(party: str, names: list[str], addresses: list[str]) -> tuple[str, lis
 
 def request_screening(session: Session, cipher: PiiCipher, *, party: str, names: list[str],
                       addresses: list[str], screening_id: str | None = None,
-                      source: str = "api") -> Requested:
-    """Register what to screen and store a pending screening; the worker runs it."""
+                      source: str = "api", attributes: dict[str, Any] | None = None
+                      ) -> Requested:
+    """Register what to screen and store a pending screening; the worker runs it.
+    `attributes` are clean_attributes' output."""
     party, names, addresses = _clean(party, names, addresses)
+    body: dict[str, Any] = {"party": party, "names": names, "addresses": addresses}
+    if attributes:
+        body["attributes"] = attributes
     # An HMAC, not a plain hash: a fingerprint of personal data must not be guessable.
-    fingerprint = cipher.fingerprint({"party": party, "names": names, "addresses": addresses})
+    fingerprint = cipher.fingerprint(body)
     screening_id = screening_id or new_id()
     inserted = session.execute(
         insert(Screening).values(screening_id=screening_id, party=party, source=source,
@@ -111,7 +177,7 @@ def request_screening(session: Session, cipher: PiiCipher, *, party: str, names:
             raise Conflict(f"screening {screening_id} was already requested with another body",
                            code="screening_id_reused")
         return Requested(screening_id, created=False)
-    register_subject(session, cipher, party, names, addresses)
+    register_subject(session, cipher, party, names, addresses, attributes=attributes)
     return Requested(screening_id, created=True)
 
 
@@ -124,51 +190,14 @@ def ensure_screening(session: Session, screening_id: str, party: str, *, source:
         .on_conflict_do_nothing(index_elements=[Screening.screening_id]))
 
 
-def index_for(session: Session, version_id: int) -> ScreeningIndex:
-    """The version's index, built on first use in this process and kept."""
-    index = _INDEXES.get(version_id)
-    if index is None:
-        names = session.execute(select(SanctionsName.uid, SanctionsName.name)
-                                .where(SanctionsName.version_id == version_id))
-        addresses = session.execute(
-            select(SanctionsAddress.uid, SanctionsAddress.currency, SanctionsAddress.address)
-            .where(SanctionsAddress.version_id == version_id))
-        index = ScreeningIndex((ListedName(u, n) for u, n in names),
-                               (ListedAddress(u, c, a) for u, c, a in addresses))
-        _INDEXES[version_id] = index
-        while len(_INDEXES) > _KEEP_INDEXES:
-            _INDEXES.popitem(last=False)
-    _INDEXES.move_to_end(version_id)
-    return index
-
-
-def screen(index: ScreeningIndex, version_id: int, settings: Settings, names: list[str],
-           addresses: list[str]) -> list[dict[str, Any]]:
-    """Hits at `possible` or above, the best one per listed entry, best first."""
-    match, possible = settings.sanctions_match_threshold, settings.sanctions_possible_threshold
-    best: dict[int, dict[str, Any]] = {}
-    for position, name in enumerate(names):
-        for hit in index.screen_name(name, floor=possible):
-            if hit.uid not in best or hit.score > best[hit.uid]["score"]:
-                best[hit.uid] = {"entry_uid": hit.uid, "matched_name": hit.matched_name,
-                                 "list_version": version_id, "score": hit.score,
-                                 "decision": decide(hit.score, match, possible).value,
-                                 "kind": "name", "query": f"name[{position}]"}
-    for address in addresses:
-        for listed in index.screen_address(address):
-            best[listed.uid] = {"entry_uid": listed.uid, "matched_name": listed.address,
-                                "list_version": version_id, "score": 1.0,
-                                "decision": Decision.MATCH.value, "kind": "address",
-                                "currency": listed.currency, "query": address}
-    return sorted(best.values(), key=lambda h: (-h["score"], h["entry_uid"]))
-
-
-def _previous_uids(session: Session, party: str, screening_id: str) -> set[int]:
+def _previous_keys(session: Session, party: str, screening_id: str
+                   ) -> set[hit_reviews.HitKey]:
     previous = session.scalars(
         select(Screening).where(Screening.party == party, Screening.status == "completed",
                                 Screening.screening_id != screening_id)
         .order_by(Screening.completed_at.desc()).limit(1)).first()
-    return {h["entry_uid"] for h in (previous.hits or [])} if previous is not None else set()
+    return ({hit_reviews.hit_key(h) for h in (previous.hits or [])} if previous is not None
+            else set())
 
 
 def run_screening(session: Session, screening_id: str, settings: Settings, now: datetime,
@@ -183,28 +212,31 @@ def run_screening(session: Session, screening_id: str, settings: Settings, now: 
     # two concurrent screenings cannot both publish the same hit.
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:p))"),
                     {"p": f"screening:{screening.party}"})
-    if version_id is None:
-        active = active_version(session)
-        version_id = active.version_id if active is not None else None
+    indexes = list_indexes(session, version_id)
     subject = session.get(ScreeningSubject, screening.party)
-    names = subject_names(subject, pii_cipher(settings)) if subject is not None else []
+    cipher = pii_cipher(settings)
+    names = subject_names(subject, cipher) if subject is not None else []
+    requested = requested_attributes(subject_attributes(subject, cipher) if subject else {})
     addresses = list(dict.fromkeys([*(subject.addresses if subject else []),
                                     screening.party.lower()]))
-    hits = (screen(index_for(session, version_id), version_id, settings, names, addresses)
-            if version_id is not None else [])
-    worst = max((Decision(h["decision"]) for h in hits), key=lambda d: d.rank,
-                default=Decision.CLEAR)
-    seen_before = _previous_uids(session, screening.party, screening_id)
-    new_hits = [h for h in hits if h["entry_uid"] not in seen_before]
+    hits = screen(indexes, settings, names, addresses, requested) if indexes else []
+    standing = hit_reviews.standing_reviews(session, screening.party)
+    hits = [hit_reviews.reviewed(h, standing[key]) if (key := hit_reviews.hit_key(h)) in standing
+            else h for h in hits]
+    worst = hit_reviews.worst_decision(hits)
+    seen_before = _previous_keys(session, screening.party, screening_id)
+    new_hits = [h for h in hits if hit_reviews.hit_key(h) not in seen_before]
     screening.status, screening.decision, screening.hits = "completed", worst.value, hits
-    screening.list_version_id, screening.completed_at = version_id, now
+    screening.list_version_id = indexes[0].version_id if indexes else None
+    screening.completed_at = now
     screening.screened = {"names": len(names), "addresses": len(addresses),
-                          "list_loaded": version_id is not None}
+                          "list_loaded": bool(indexes)}
     if new_hits:
         record_event(session, topic=COMPLIANCE_RESULTS, event_type="sanctions.hit",
                      aggregate_id=screening.party,
                      data={"party": screening.party, "screening_id": screening_id,
-                           "list_version": version_id, "decision": worst.value,
+                           "list_version": screening.list_version_id,
+                           "decision": worst.value,
                            "source": screening.source, "hits": new_hits})
     return screening_view(screening) | {"new_hits": len(new_hits)}
 
@@ -250,7 +282,6 @@ def reseal_subjects(session: Session, cipher: PiiCipher, limit: int) -> int:
                                            cipher.key_id))
         .limit(limit).with_for_update(skip_locked=True)).all()
     for subject in subjects:
-        names = subject_names(subject, cipher)
-        subject.names_sealed = cipher.seal(names, context=_subject_context(subject.party))
-        subject.pii_key_id = cipher.key_id
+        _seal_subject(subject, cipher, subject_names(subject, cipher),
+                      subject_attributes(subject, cipher))
     return len(subjects)

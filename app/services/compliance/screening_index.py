@@ -1,11 +1,19 @@
 """An in-memory screening index over one sanctions list version, built once per process.
 
-Blocking: a query is never compared with the whole list. Every distinct listed token is filed
-under a few keys (app.domain.compliance.names.index_keys: the first two and three letters and
-the last three of its transliterated form); a query token is scored with Jaro-Winkler
+Names are prepared (app.services.compliance.name_text) the same way on both sides. Blocking: a
+query is never compared with the whole list. Every distinct listed token is filed under keys
+(app.domain.compliance.names.index_keys): its transliterated spelling with each letter deleted
+in turn, which any spelling one edit away shares, and for long tokens its first and last three
+letters, which a spelling two edits away in the middle or at one end still shares. A query
+written in an abjad also looks up listed tokens by consonant skeleton. A query token is scored
 (rapidfuzz) only against the tokens filed under its own keys, and only names holding a matched
-token become candidates. A candidate of two or more tokens must match two query tokens (when
+token become candidates; a candidate of two or more tokens must match two query tokens (when
 the query has two), so a shared "Ali" or "Trading" alone does not pull in thousands of names.
+
+Words written together or apart ("AEROCARIBBEAN" / "Aero Caribbean"): a query of two to four
+tokens is also screened with each adjacent pair joined and with all of them joined (the joined
+word must then be one edit at most from the listed one, as written), and with any of its words
+split in two where both halves are listed words.
 """
 
 from __future__ import annotations
@@ -13,24 +21,37 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from rapidfuzz import process
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
-from app.domain.compliance.matching import name_score
+from app.domain.compliance.attributes import EntryFacts
+from app.domain.compliance.matching import NameScore, name_score
 from app.domain.compliance.names import (
-    index_keys,
+    NormalisedName,
+    deletions,
+    is_noise,
     name_group,
-    normalise,
-    query_keys,
+    skeleton,
+    token_keys,
     transliterated,
 )
+from app.services.compliance.name_text import Prepared, prepare
 
 TOKEN_CUTOFF = 0.88  # below this, two tokens are different words (typos score 0.9-0.97)
 LENGTH_RATIO = 0.7  # Jaro-Winkler flatters a short token that is a prefix of a long one
-SHORT_TOKEN = 3  # "li", "kim", "ali": fuzzy scores mean nothing this short, so exact only
+SHORT_TOKEN = 3  # "kim", "ali": one edit in so few letters is a weak likeness
+SHORT_EDIT = 0.7  # the similarity of two short tokens one substitution apart
+SKELETON_SIMILARITY = 0.93  # the same consonants, from a script that writes no short vowels
+SKELETON_NEAR = 0.9  # one consonant apart
+LOOSE_CONSONANTS = 0.8  # consonant similarity of two otherwise unpaired tokens of a candidate
+SKELETON_LOOSE = 0.86
 TOKEN_CACHE = 100_000
+JOIN_MAX_TOKENS = 4
+JOINED_FLOOR = 0.93
+SPLIT_MIN = 3  # each half of a split word
+ONE_EDIT = 0.9  # a token of four letters or more one edit from a listed token
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,55 +72,86 @@ class NameHit:
     uid: int
     matched_name: str
     score: float
+    decisive: bool = True
+    breakdown: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _Block:
-    ids: list[int]
-    raw: list[str]
-    translit: list[str]
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    uid: int
+    display: str
+    ids: tuple[int, ...]
+    lengths: tuple[int, ...]
+    surname: frozenset[int]
+
+
+def _joined(name: NormalisedName) -> list[tuple[NormalisedName, int]]:
+    """The name with each adjacent pair of tokens written as one, and with all of them written
+    as one, each with the position of the joined token."""
+    found = name.tokens
+    if not 2 <= len(found) <= JOIN_MAX_TOKENS:
+        return []
+    variants = []
+    for i in range(len(found) - 1):
+        joined = (*found[:i], found[i] + found[i + 1], *found[i + 2:])
+        surname = frozenset(p if p <= i else p - 1 for p in name.surname)
+        variants.append((NormalisedName(joined, tuple(transliterated(t) for t in joined),
+                                        surname if len(surname) < len(joined) else frozenset()),
+                         i))
+    if len(found) > 2:  # every word run together ("LockBitSupp")
+        whole = "".join(found)
+        variants.append((NormalisedName((whole,), (transliterated(whole),)), 0))
+    return variants
+
+
+def _split(name: NormalisedName, position: int, at: int) -> NormalisedName:
+    token = name.tokens[position]
+    tokens = (*name.tokens[:position], token[:at], token[at:], *name.tokens[position + 1:])
+    # Normalised again: the halves may be a legal form ("charitable organization").
+    return prepare(" ".join(tokens)).name
 
 
 class ScreeningIndex:
     """Names and crypto addresses of one list version, ready to screen against."""
 
-    def __init__(self, names: Iterable[ListedName], addresses: Iterable[ListedAddress]) -> None:
+    def __init__(self, names: Iterable[ListedName], addresses: Iterable[ListedAddress], *,
+                 facts: dict[int, EntryFacts] | None = None) -> None:
+        # What each entry states about itself (date of birth, nationality, type), by uid.
+        self.facts: dict[int, EntryFacts] = facts or {}
         self._vocab: dict[str, int] = {}
         self._raw: list[str] = []
         self._translit: list[str] = []
-        keyed: dict[str, list[int]] = defaultdict(list)
+        self._keyed: dict[str, list[int]] = defaultdict(list)
+        self._skeletons: dict[str, list[int]] = defaultdict(list)
+        self._consonants: list[str] = []
         self._groups: dict[str, list[int]] = defaultdict(list)
-        # (uid, display name, token ids, token lengths) per distinct (uid, tokens)
-        self._names: list[tuple[int, str, tuple[int, ...], tuple[int, ...]]] = []
+        self._slots: list[_Slot] = []
         self._multi: dict[int, list[int]] = defaultdict(list)
         self._single: dict[int, list[int]] = defaultdict(list)
         seen: set[tuple[int, tuple[str, ...]]] = set()
+        self._listed_names = 0
         for listed in names:
-            tokens = normalise(listed.name).tokens
-            if not tokens or (listed.uid, tokens) in seen:
+            normalised = prepare(listed.name).name
+            if not normalised.tokens or (listed.uid, normalised.tokens) in seen:
                 continue
-            seen.add((listed.uid, tokens))
-            ids = tuple(self._token_id(t, keyed) for t in tokens)
-            slot = len(self._names)
-            self._names.append((listed.uid, listed.name, ids, tuple(len(t) for t in tokens)))
-            postings = self._multi if len(ids) > 1 else self._single
-            for token_id in set(ids):
-                postings[token_id].append(slot)
-        # Each block is split by transliterated length: a query token is only compared with
-        # tokens whose length the length-ratio rule lets through.
-        by_length: dict[tuple[str, int], list[int]] = defaultdict(list)
-        for key, token_ids in keyed.items():
-            for token_id in token_ids:
-                by_length[key, len(self._translit[token_id])].append(token_id)
-        self._blocks: dict[tuple[str, int], _Block] = {key: _Block(ids, [self._raw[i] for i in ids],
-                                    [self._translit[i] for i in ids])
-                        for key, ids in by_length.items()}
-        self._cache: dict[str, dict[int, float]] = {}
+            self._listed_names += 1
+            seen.add((listed.uid, normalised.tokens))
+            self._add_slot(listed.uid, listed.name, normalised)
+        self._cache: dict[tuple[str, bool], dict[int, float]] = {}
         self._addresses: dict[str, list[ListedAddress]] = defaultdict(list)
         for address in addresses:
             self._addresses[address.address.strip().lower()].append(address)
 
-    def _token_id(self, token: str, keyed: dict[str, list[int]]) -> int:
+    def _add_slot(self, uid: int, display: str, name: NormalisedName) -> None:
+        ids = tuple(self._token_id(t) for t in name.tokens)
+        slot = len(self._slots)
+        self._slots.append(_Slot(uid, display, ids, tuple(len(t) for t in name.tokens),
+                                 name.surname))
+        postings = self._multi if len(ids) > 1 else self._single
+        for token_id in set(ids):
+            postings[token_id].append(slot)
+
+    def _token_id(self, token: str) -> int:
         found = self._vocab.get(token)
         if found is not None:
             return found
@@ -107,8 +159,13 @@ class ScreeningIndex:
         self._vocab[token] = token_id
         self._raw.append(token)
         self._translit.append(transliterated(token))
-        for key in index_keys(token):
-            keyed[key].append(token_id)
+        for key in token_keys(token):
+            self._keyed[key].append(token_id)
+        consonants = skeleton(token)
+        self._consonants.append(consonants)
+        if len(consonants) >= 2:
+            for key in deletions(consonants) if len(consonants) >= 4 else (consonants,):
+                self._skeletons[key].append(token_id)
         group = name_group(token)
         if group is not None:
             self._groups[group].append(token_id)
@@ -116,57 +173,69 @@ class ScreeningIndex:
 
     @property
     def name_count(self) -> int:
-        return len(self._names)
+        """Distinct (entry, name) pairs indexed."""
+        return self._listed_names
 
-    def _similar_tokens(self, token: str) -> dict[int, float]:
+    def _similar_tokens(self, token: str, abjad: bool) -> dict[int, float]:
         """Listed tokens similar to one query token (cached: first names and legal words
         recur across queries, and a batch re-screen repeats them thousands of times)."""
-        found = self._cache.get(token)
+        found = self._cache.get((token, abjad))
         if found is None:
             if len(self._cache) >= TOKEN_CACHE:
                 self._cache.clear()
-            found = self._cache[token] = self._score_token(token)
+            found = self._cache[token, abjad] = self._score_token(token, abjad)
         return found
 
-    def _score_token(self, token: str) -> dict[int, float]:
-        """Jaro-Winkler over the token's blocks only, on the plain and on the transliterated
-        spelling, whichever is higher."""
+    def _score_token(self, token: str, abjad: bool) -> dict[int, float]:
         found: dict[int, float] = {}
         group = name_group(token)
         for token_id in self._groups.get(group, ()) if group else ():
             found[token_id] = 1.0
         translit = transliterated(token)
         size = len(translit)
-        if size <= SHORT_TOKEN:
-            lengths = range(size, size + 1)
-        else:
-            # One letter of slack: transliteration can change a length ("kh" → "h") while the
-            # plain spellings still pass the length ratio.
-            lengths = range(math.ceil(size * LENGTH_RATIO) - 1,
-                            math.floor(size / LENGTH_RATIO) + 2)
-        for key in query_keys(token):
-            for length in lengths:
-                block = self._blocks.get((key, length))
-                if block is None:
+        candidates: set[int] = set()
+        for key in token_keys(token):
+            candidates.update(self._keyed.get(key, ()))
+        if abjad:
+            self._score_consonants(token, found)
+        low, high = _length_range(size)
+        raw_low, raw_high = _length_range(len(token))
+        for token_id in candidates:
+            listed, raw = self._translit[token_id], self._raw[token_id]
+            if not (low <= len(listed) <= high or raw_low <= len(raw) <= raw_high):
+                continue
+            if len(token) <= SHORT_TOKEN and len(raw) <= SHORT_TOKEN:
+                similarity = _short_similarity(translit, listed)
+            else:
+                similarity = max(JaroWinkler.normalized_similarity(translit, listed),
+                                 JaroWinkler.normalized_similarity(token, raw))
+                if similarity < ONE_EDIT and (OSA.distance(translit, listed, score_cutoff=1) <= 1
+                                              or OSA.distance(token, raw, score_cutoff=1) <= 1):
+                    similarity = ONE_EDIT
+                if similarity < TOKEN_CUTOFF:
                     continue
-                if size <= SHORT_TOKEN:
-                    for i, candidate in enumerate(block.translit):
-                        if candidate == translit:
-                            found[block.ids[i]] = 1.0
-                    continue
-                self._score_block(token, translit, block, found)
+            if similarity > found.get(token_id, 0.0):
+                found[token_id] = similarity
         return found
 
-    @staticmethod
-    def _score_block(token: str, translit: str, block: _Block, found: dict[int, float]) -> None:
-        for query, choices in ((translit, block.translit), (token, block.raw)):
-            for _, similarity, i in process.extract(
-                    query, choices, scorer=JaroWinkler.normalized_similarity,
-                    score_cutoff=TOKEN_CUTOFF, limit=None):
-                shorter, longer = sorted((len(query), len(choices[i])))
-                token_id = block.ids[i]
-                if shorter >= LENGTH_RATIO * longer and similarity > found.get(token_id, 0):
-                    found[token_id] = similarity
+    def _score_consonants(self, token: str, found: dict[int, float]) -> None:
+        """An abjad token against listed tokens by consonants: exactly the same ones, or one
+        consonant apart in a skeleton of four or more; with and without an attached article."""
+        forms = [skeleton(token)]
+        if token.startswith("al") and len(token) > 4:
+            forms.append(skeleton(token[2:]))
+        for consonants in forms:
+            if len(consonants) < 2:
+                continue
+            keys = deletions(consonants) if len(consonants) >= 4 else (consonants,)
+            for key in keys:
+                for token_id in self._skeletons.get(key, ()):
+                    listed = self._consonants[token_id]
+                    similarity = (SKELETON_SIMILARITY if listed == consonants else
+                                  SKELETON_NEAR if len(listed) >= 4 and OSA.distance(
+                                      listed, consonants, score_cutoff=1) <= 1 else 0.0)
+                    if similarity > found.get(token_id, 0.0):
+                        found[token_id] = similarity
 
     def _candidates(self, matches: list[dict[int, float]]) -> set[int]:
         if len(matches) == 1:
@@ -181,27 +250,136 @@ class ScreeningIndex:
                 chosen.update(self._single.get(token_id, ()))
         return chosen
 
-    def screen_name(self, name: str, *, floor: float) -> list[NameHit]:
-        """The best-scoring name of every listed entry scoring at least `floor`, best first."""
-        query = normalise(name).tokens
-        if not query:
+    def screen_name(self, name: str | Prepared, *, floor: float) -> list[NameHit]:
+        """The best-scoring name of every listed entry scoring at least `floor`, best first;
+        each hit with the breakdown of how its tokens were paired."""
+        prepared = prepare(name) if isinstance(name, str) else name
+        if not prepared.name.tokens:
             return []
-        matches = [self._similar_tokens(t) for t in query]
+        best: dict[int, NameHit] = {}
+        self._screen(prepared.name, prepared.abjad, floor, best, joined=None,
+                     readings=dict(prepared.readings))
+        for query, position in _joined(prepared.name):
+            self._screen(query, prepared.abjad, max(floor, JOINED_FLOOR), best, joined=position,
+                         readings={})
+        for query in self._splits(prepared.name):
+            self._screen(query, prepared.abjad, floor, best, joined=None, readings={})
+        return sorted(best.values(), key=lambda h: (-h.score, h.uid))
+
+    def _screen(self, query: NormalisedName, abjad: bool, floor: float,
+                best: dict[int, NameHit], *, joined: int | None,
+                readings: dict[int, str]) -> None:
+        matches = [self._similar_tokens(t, abjad) for t in query.tokens]
+        for position, reading in readings.items():
+            other = self._similar_tokens(reading, abjad)
+            matches[position] = {k: max(v, matches[position].get(k, 0.0))
+                                 for k, v in (*matches[position].items(), *other.items())}
         by_token: dict[int, list[tuple[int, float]]] = defaultdict(list)
         for qi, per_token in enumerate(matches):
             for token_id, similarity in per_token.items():
                 by_token[token_id].append((qi, similarity))
-        query_lengths = [len(t) for t in query]
-        best: dict[int, NameHit] = {}
-        for slot in self._candidates(matches):
-            uid, display, ids, lengths = self._names[slot]
-            pairs = [(similarity, qi, li) for li, token_id in enumerate(ids)
+        query_lengths = [len(t) for t in query.tokens]
+        for slot_no in self._candidates(matches):
+            slot = self._slots[slot_no]
+            pairs = [(similarity, qi, li) for li, token_id in enumerate(slot.ids)
                      for qi, similarity in by_token.get(token_id, ())]
-            score = name_score(query_lengths, lengths, pairs)
-            if score >= floor and score > (best[uid].score if uid in best else 0.0):
-                best[uid] = NameHit(uid, display, round(score, 4))
-        return sorted(best.values(), key=lambda h: (-h.score, h.uid))
+            if abjad:
+                pairs.extend(self._loose_consonants(query, slot, pairs))
+            scored = name_score(query_lengths, slot.lengths, pairs, slot.surname)
+            score = round(scored.score, 4)
+            if joined is not None and score >= floor \
+                    and not self._joined_alike(query, slot, scored, joined):
+                continue
+            held = best.get(slot.uid)
+            if score >= floor and (held is None or (score, scored.decisive)
+                                   > (held.score, held.decisive)):
+                best[slot.uid] = NameHit(slot.uid, slot.display, score, scored.decisive,
+                                         self._breakdown(query, slot, scored))
+
+    def _loose_consonants(self, query: NormalisedName, slot: _Slot,
+                          pairs: list[tuple[float, int, int]]) -> list[tuple[float, int, int]]:
+        """Tokens of an abjad query left unpaired, against the candidate's unpaired tokens by
+        consonants, loosely: the script leaves out more than vowels (e, o, p, v, g, ch)."""
+        paired_q = {qi for _, qi, _ in pairs}
+        paired_l = {li for _, _, li in pairs}
+        found = []
+        for qi, token in enumerate(query.tokens):
+            if qi in paired_q or not (ours := skeleton(token)):
+                continue
+            for li, token_id in enumerate(slot.ids):
+                theirs = self._consonants[token_id]
+                # a lone consonant ("li" for Louie) pairs only with the same one
+                alike = (ours == theirs if min(len(ours), len(theirs)) < 2 else
+                         JaroWinkler.normalized_similarity(ours, theirs) >= LOOSE_CONSONANTS)
+                if li not in paired_l and alike:
+                    found.append((SKELETON_LOOSE, qi, li))
+        return found
+
+    def _joined_alike(self, query: NormalisedName, slot: _Slot, scored: NameScore,
+                      joined: int | None) -> bool:
+        """Words written together must be alike as written, one edit at most: after
+        transliteration "li yang" written as one is "liang", a name of its own."""
+        if not scored.complete:
+            return False
+        return all(OSA.distance(query.tokens[qi], self._raw[slot.ids[li]], score_cutoff=1) <= 1
+                   for qi, li, _ in scored.pairs if qi == joined)
+
+    def _splits(self, name: NormalisedName) -> list[NormalisedName]:
+        """The query with one of its tokens split in two where both halves are listed tokens
+        as written, or legal forms ("AEROCARIBBEAN" against "AERO CARIBBEAN",
+        "COMPANIAAGROINVERSORA" against "COMPANIA AGROINVERSORA")."""
+        if len(name.tokens) > JOIN_MAX_TOKENS:
+            return []
+        return [_split(name, position, at) for position, token in enumerate(name.tokens)
+                for at in range(SPLIT_MIN, len(token) - SPLIT_MIN + 1)
+                if self._known_word(token[:at]) and self._known_word(token[at:])]
+
+    def _known_word(self, text: str) -> bool:
+        # A legal form or particle is no listed token (it was dropped), but is a word.
+        return text in self._vocab or is_noise(text)
+
+    def _breakdown(self, query: NormalisedName, slot: _Slot, scored: NameScore
+                   ) -> dict[str, Any]:
+        paired_q = {qi for qi, _, _ in scored.pairs}
+        paired_l = {li for _, li, _ in scored.pairs}
+        return {
+            "rule": scored.rule, "complete": scored.complete, "decisive": scored.decisive,
+            "surname_matched": scored.surname_matched,
+            "tokens": [{"query": query.tokens[qi], "listed": self._raw[slot.ids[li]],
+                        "similarity": round(similarity, 4),
+                        "how": _how(query.tokens[qi], self._raw[slot.ids[li]])}
+                       for qi, li, similarity in scored.pairs],
+            "unmatched_query": [t for i, t in enumerate(query.tokens) if i not in paired_q],
+            "unmatched_listed": [self._raw[t] for i, t in enumerate(slot.ids)
+                                 if i not in paired_l],
+        }
 
     def screen_address(self, address: str) -> list[ListedAddress]:
         """Exact, case-insensitive."""
         return list(self._addresses.get(address.strip().lower(), ()))
+
+
+def _length_range(size: int) -> tuple[int, int]:
+    # One letter of slack: transliteration can change a length ("kh" → "h").
+    return math.ceil(size * LENGTH_RATIO) - 1, math.floor(size / LENGTH_RATIO) + 1
+
+
+def _short_similarity(query: str, listed: str) -> float:
+    if query == listed:
+        return 1.0
+    if len(query) == len(listed) >= SHORT_TOKEN and Levenshtein.distance(query, listed) == 1:
+        return SHORT_EDIT
+    return 0.0
+
+
+def _how(query: str, listed: str) -> str:
+    if query == listed:
+        return "exact"
+    if transliterated(query) == transliterated(listed):
+        return "transliteration"
+    group = name_group(query)
+    if group is not None and group == name_group(listed):
+        return "name_variant"
+    if skeleton(query) == skeleton(listed):
+        return "consonants"
+    return "fuzzy"
