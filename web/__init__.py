@@ -17,7 +17,7 @@ from web.unavailable import RETRY_AFTER_SECONDS, unavailable_dependency
 def create_app(settings: Settings | None = None) -> Flask:
     # web.metrics is imported here, not at module level: web.gunicorn_conf (imported with
     # this package) must set PROMETHEUS_MULTIPROC_DIR before prometheus_client is imported.
-    from web import openapi  # noqa: PLC0415
+    from web import docs, openapi  # noqa: PLC0415
     from web.metrics import install_metrics  # noqa: PLC0415
     from web.routes import (  # noqa: PLC0415 - blueprints import settings-dependent modules
         admin,
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.config["PRINCIPALS"] = PrincipalCache(app.config["SETTINGS"].api_key_cache_seconds)
     blueprints = (health.bp, escrows.bp, settlement.bp, risk.bp, compliance.bp, admin.bp,
-                  alerts.bp, batches.bp, openapi.bp)
+                  alerts.bp, batches.bp, openapi.bp, docs.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     from web.console import bp as console_bp  # noqa: PLC0415 - the operator console

@@ -10,6 +10,18 @@ from pydantic import ValidationError
 from app.domain.errors import Conflict, DomainError, GuardFailed, InvalidInput, NotFound
 
 PROBLEM_TYPE_BASE = "https://fusion-prime.dev/problems/"
+# Words a code spells in lower case that a title spells as people write them.
+_PROPER = {"json": "JSON", "api": "API", "url": "URL", "kyc": "KYC", "aml": "AML", "id": "ID",
+           "dvp": "DVP", "http": "HTTP", "usd": "USD", "var": "VaR", "base64": "base64",
+           "pii": "PII", "nul": "NUL"}
+
+
+def title_of(code: str) -> str:
+    """`malformed_json` -> "Malformed JSON", `invalid_api_key` -> "Invalid API key"."""
+    words = [_PROPER.get(word, word) for word in code.split("_")]
+    if words and words[0] == words[0].lower():
+        words[0] = words[0].capitalize()
+    return " ".join(words)
 
 
 class ApiProblem(Exception):
@@ -28,7 +40,7 @@ def problem_body(status: int, code: str, detail: str,
                  errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
-        "title": code.replace("_", " ").capitalize(),
+        "title": title_of(code),
         "status": status,
         "detail": detail,
         "code": code,

@@ -190,7 +190,9 @@ def start_run(session: Session, *, trigger: str, now: datetime,
         insert(ReconciliationRun).values(
             run_id=run_id, trigger=trigger, request_key=request_key, status="running",
             total_checks=len(rules.CHECKS), checks_done=0, checks_with_breaks=0,
-            checks_failed=0, breaks_found=0, started_at=now)
+            # created_at from the same `now` as started_at: the database default is the
+            # transaction's start, later than a `now` read before it opened.
+            checks_failed=0, breaks_found=0, created_at=now, started_at=now)
         .on_conflict_do_nothing(index_elements=[ReconciliationRun.request_key])
         .returning(ReconciliationRun.run_id)).scalar_one_or_none()
     if inserted is None:

@@ -166,3 +166,13 @@ def test_task_status_reads_the_result_backend(api: Api) -> None:
     view = wait_for(lambda: (v := api.get(f"/v1/tasks/{accepted['task_id']}").get_json())
                     ["state"] == "SUCCESS" and v, what="task result")
     assert view["result"]["status"] == "settled"
+
+
+def test_problem_titles_are_properly_cased(api: Api, client: FlaskClient) -> None:
+    malformed = api.client.post("/v1/escrows", data=b"{not json", headers={
+        **api.headers(), "Content-Type": "application/json"})
+    assert malformed.get_json()["title"] == "Malformed JSON"
+    unknown = client.get("/v1/ledger/accounts/alice", headers={"Authorization": "Bearer nope"})
+    assert unknown.get_json()["title"] == "Invalid API key"
+    scope = Api(client, api.key).get("/v1/admin/dead-letters")
+    assert scope.get_json()["title"] == "Insufficient scope"

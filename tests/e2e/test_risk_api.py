@@ -26,8 +26,23 @@ def now() -> str:
 
 
 def post_price(api: Api, asset: str, value: str, at: str | None = None) -> Any:
-    return api.post("/v1/risk/prices", {"asset_symbol": asset, "price_usd": value,
+    return api.post("/v1/risk/prices", {"asset": asset, "price_usd": value,
                                         "timestamp": at or now(), "source": "e2e"})
+
+
+def test_a_price_takes_asset_and_still_its_deprecated_name(risk: Api) -> None:
+    asset, at = "D" + uuid.uuid4().hex[:6].upper(), now()
+    new = post_price(risk, asset, "10.50", at)
+    assert new.status_code == 201, new.get_json()
+    assert new.get_json()["asset"] == new.get_json()["asset_symbol"] == asset
+    old = risk.post("/v1/risk/prices", {"asset_symbol": asset, "price_usd": "10.50",
+                                        "timestamp": at})
+    assert (old.status_code, old.get_json()["outcome"]) == (200, "duplicate")
+    assert risk.get(f"/v1/risk/prices/{asset}").get_json()["asset"] == asset
+    for body in ({"price_usd": "1", "timestamp": at},
+                 {"asset": asset, "asset_symbol": "OTHER", "price_usd": "1", "timestamp": at}):
+        refused = risk.post("/v1/risk/prices", body)
+        assert (refused.status_code, refused.get_json()["code"]) == (422, "validation_failed")
 
 
 def put_positions(api: Api, account: str, positions: list[dict[str, str]]) -> Any:

@@ -7,17 +7,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.services import batches
-from web.endpoint import Context, Reply, endpoint
+from web.endpoint import Context, Query, Reply, endpoint
 
 bp = Blueprint("batches", __name__)
 ADMIN = "admin"
 
 
+_BATCH_EXAMPLE: dict[str, Any] = {"id": "risk_recompute:rb-12", "kind": "risk_recompute",
+                  "status": "running", "total": 1200, "done": 400, "failed": 0,
+                  "created_at": "2026-01-05T09:30:00+00:00",
+                  "started_at": "2026-01-05T09:30:00+00:00", "finished_at": None,
+                  "detail": {}}
+
+
 class BatchOut(BaseModel):
-    id: str
+    model_config = ConfigDict(json_schema_extra={"examples": [_BATCH_EXAMPLE]})
+
+    id: str = Field(description="`kind:id`")
     kind: str
     status: str
     total: int
@@ -30,13 +39,20 @@ class BatchOut(BaseModel):
 
 
 class BatchList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"batches": [_BATCH_EXAMPLE]}]})
+
     batches: list[BatchOut]
 
 
 @endpoint(bp, "GET", "/v1/batches", scope=ADMIN, response=BatchList,
           summary="Batch jobs, newest first (?kind=risk_recompute|sanctions_rescreen|"
                   "reconciliation, ?status=pending|running|completed|completed_with_failures|"
-                  "cancelled, ?limit=)")
+                  "cancelled, ?limit=)",
+          query=(Query("kind", "risk_recompute, sanctions_rescreen or reconciliation"),
+                 Query("status", "pending, running, completed, completed_with_failures or "
+                                 "cancelled"),
+                 Query("limit", "At most this many (default 50)",
+                       {"type": "integer", "minimum": 1, "maximum": 1000})))
 def list_batches(ctx: Context) -> Reply:
     views = batches.list_batches(ctx.session, kind=request.args.get("kind") or None,
                                  status=request.args.get("status") or None,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from app.services.queries import commands
-from web.endpoint import Context, Reply, endpoint
+from web.endpoint import Context, Query, Reply, endpoint
 from web.query_args import arg_text, arg_time
+from web.responses import CommandPage
 from web.routes.views import command_view
 
 bp = Blueprint("command_search", __name__)
@@ -15,8 +16,16 @@ READ = "settlement:read"
 
 
 @endpoint(bp, "GET", "/v1/settlement/commands", scope=READ,
+          response=CommandPage,
           summary="Commands newest first (?status=received|validated|settling|settled|failed|"
-                  "held, ?party=, ?from=, ?to= as ISO times, ?limit= up to 200, ?cursor=)")
+                  "held, ?party=, ?from=, ?to= as ISO times, ?limit= up to 200, ?cursor=)",
+          query=(Query("status", "received, validated, settling, settled, failed or held"),
+                 Query("party", "Commands this account pays or receives in"),
+                 Query("from", "Received at or after this ISO time"),
+                 Query("to", "Received before this ISO time"),
+                 Query("limit", "At most this many (up to 200)",
+                       {"type": "integer", "minimum": 1, "maximum": 200}),
+                 Query("cursor", "`next_cursor` of the previous page")))
 def search_commands(ctx: Context) -> Reply:
     page = commands.search(ctx.session, status=arg_text("status"), party=arg_text("party"),
                            since=arg_time("from"), until=arg_time("to"),

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from flask import Blueprint, request
 from flask.blueprints import BlueprintSetupState
-from pydantic import AwareDatetime, Field, StrictBool, StrictStr
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictStr
 
 from app.domain.errors import NotFound
 from app.services.compliance import (
@@ -22,8 +22,21 @@ from app.services.compliance import (
 )
 from app.services.compliance.pii import pii_cipher
 from tasks.compliance import send_check, send_screening
-from web.endpoint import Context, Reply, endpoint
+from web.endpoint import Context, Query, Reply, endpoint
 from web.problems import ApiProblem
+from web.responses import (
+    AmlAlertList,
+    AmlAlertView,
+    AmlCheckView,
+    GateView,
+    KycCaseView,
+    RescreenView,
+    SanctionsListView,
+    ScreeningReviewList,
+    ScreeningReviewView,
+    ScreeningView,
+    WorkAccepted,
+)
 from web.schemas import Party, Request
 
 bp = Blueprint("compliance", __name__)
@@ -38,7 +51,9 @@ def _require_pii_key(state: BlueprintSetupState) -> None:
 
 
 class PersonalData(Request):
-    full_name: Text = Field(min_length=1, max_length=200)
+    """Stored encrypted; a read shows which fields are on file, values only on reveal."""
+
+    full_name: Text = Field(min_length=1, max_length=200, examples=["Alice Martin"])
     date_of_birth: date | None = None
     nationality: Text | None = Field(default=None, max_length=56)
     country_of_residence: Text | None = Field(default=None, max_length=56)
@@ -49,27 +64,49 @@ class PersonalData(Request):
 
 
 class VerificationIn(Request):
-    photo_quality: Literal["high", "medium", "low"]
-    email_verified: StrictBool = False
-    phone_verified: StrictBool = False
+    photo_quality: Literal["high", "medium", "low"] = Field(
+        description="Quality of the document photo, as the capture step judged it")
+    email_verified: StrictBool = Field(default=False, description="Email ownership proven")
+    phone_verified: StrictBool = Field(default=False, description="Phone ownership proven")
 
 
 class KycCaseIn(Request):
-    case_id: Text | None = Field(default=None, min_length=1, max_length=64)
-    party: Party
-    document_type: Literal["passport", "national_id", "driving_licence", "residence_permit"]
-    personal_data: PersonalData
-    verification: VerificationIn
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "case_id": "kyc-alice-1", "party": "alice", "document_type": "passport",
+        "personal_data": {"full_name": "Alice Martin", "date_of_birth": "1985-04-12",
+                          "nationality": "FR", "country_of_residence": "FR",
+                          "email": "alice@example.com"},
+        "verification": {"photo_quality": "high", "email_verified": True}}]})
+
+    case_id: Text | None = Field(default=None, min_length=1, max_length=64, description=(
+        "Your id for the case, and its idempotency key; generated when omitted"))
+    party: Party = Field(description="The account id (or chain address) being verified")
+    document_type: Literal["passport", "national_id", "driving_licence",
+                           "residence_permit"] = Field(description="The identity document")
+    personal_data: PersonalData = Field(description="Identity data, stored encrypted")
+    verification: VerificationIn = Field(description="What the capture step verified")
 
 
 class TransitionIn(Request):
-    to: Text = Field(examples=["in_review"])
-    reason: Text | None = Field(default=None, max_length=1000)
-    reviewer: Text = Field(min_length=1, max_length=200)
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"to": "in_review", "reviewer": "officer-7"},
+        {"to": "approved", "reason": "documents verified", "reviewer": "officer-7"}]})
+
+    to: Text = Field(description="The status to move to (see allowed_transitions)",
+                     examples=["in_review"])
+    reason: Text | None = Field(default=None, max_length=1000,
+                                description="Why; kept in the history")
+    reviewer: Text = Field(min_length=1, max_length=200, description="Who decided")
 
 
 class CheckIn(Request):
-    check_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "check_id": "chk-0001", "party": "alice", "counterparty": "bob", "amount": "9500.00",
+        "asset": "USD", "type": "external_transfer", "country": "DE",
+        "occurred_at": "2026-01-05T09:30:00Z"}]})
+
+    check_id: Text | None = Field(default=None, min_length=1, max_length=200,
+                                  description="Your id, and the idempotency key")
     party: Party
     counterparty: Party
     amount: Text = Field(examples=["9500.00"])
@@ -80,18 +117,33 @@ class CheckIn(Request):
 
 
 class ScreeningIn(Request):
-    screening_id: Text | None = Field(default=None, min_length=1, max_length=200)
-    party: Party
-    names: list[Text] = Field(default_factory=list, max_length=20)
-    addresses: list[Text] = Field(default_factory=list, max_length=20)
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "screening_id": "scr-alice-1", "party": "alice", "names": ["Alice Martin"],
+        "addresses": ["0x52908400098527886E0F7030069857D2E4169EE7"]}]})
+
+    screening_id: Text | None = Field(default=None, min_length=1, max_length=200,
+                                      description="Your id, and the idempotency key")
+    party: Party = Field(description="The account the names and addresses belong to")
+    names: list[Text] = Field(default_factory=list, max_length=20,
+                              description="Names to match against the sanctions list")
+    addresses: list[Text] = Field(default_factory=list, max_length=20,
+                                  description="Crypto addresses to match exactly")
     # Secondary attributes: they confirm or contradict a name hit (README, Sanctions).
-    date_of_birth: date | None = None
-    birth_year: int | None = Field(default=None, ge=1850, le=2100)
-    nationality: Text | None = Field(default=None, max_length=56, examples=["DE", "Germany"])
-    entity_type: Literal["individual", "entity", "vessel", "aircraft"] | None = None
+    date_of_birth: date | None = Field(default=None, description="Confirms or contradicts a "
+                                                                 "name hit")
+    birth_year: int | None = Field(default=None, ge=1850, le=2100,
+                                   description="When only the year is known")
+    nationality: Text | None = Field(default=None, max_length=56, examples=["DE", "Germany"],
+                                     description="Country code or name")
+    entity_type: Literal["individual", "entity", "vessel", "aircraft"] | None = Field(
+        default=None, description="What the party is")
 
 
 class ScreeningReviewIn(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "action": "dismiss", "entry_uid": 36, "list": "OFAC-SDN",
+        "note": "different date of birth", "reviewer": "officer-7"}]})
+
     review_id: Text | None = Field(default=None, min_length=1, max_length=64)
     action: Literal["dismiss", "confirm"]
     entry_uid: int | None = Field(default=None, description="the hit's listed entry")
@@ -108,8 +160,11 @@ def _now() -> datetime:
 
 
 @endpoint(bp, "POST", "/v1/compliance/kyc-cases", scope=WRITE, body=KycCaseIn, status=201,
+          response=KycCaseView,
           summary="Open a KYC case (pending); personal data is stored encrypted")
 def open_kyc_case(ctx: Context, body: KycCaseIn) -> Reply:
+    """Opens the case as pending, scores the verification and queues a sanctions screening
+    of the party's name. 200 with the existing case when case_id was sent before."""
     cipher = pii_cipher(ctx.settings)
     opened = kyc.open_case(
         ctx.session, cipher, party=body.party, document_type=body.document_type,
@@ -122,7 +177,9 @@ def open_kyc_case(ctx: Context, body: KycCaseIn) -> Reply:
     return Reply(201 if opened.created else 200, kyc.case_view(ctx.session, opened.case, cipher))
 
 
-@endpoint(bp, "GET", "/v1/compliance/kyc-cases/{case_id}", scope=READ,
+@endpoint(bp, "GET", "/v1/compliance/kyc-cases/{case_id}", scope=READ, response=KycCaseView,
+          query=(Query("reveal", "`personal_data` to include the decrypted values",
+                       {"type": "string", "enum": ["personal_data"]}),),
           summary="A KYC case with its history and verification score; "
                   "?reveal=personal_data needs compliance:write")
 def get_kyc_case(ctx: Context, case_id: str) -> Reply:
@@ -135,8 +192,11 @@ def get_kyc_case(ctx: Context, case_id: str) -> Reply:
 
 
 @endpoint(bp, "POST", "/v1/compliance/kyc-cases/{case_id}/transitions", scope=WRITE,
-          body=TransitionIn, summary="Move a KYC case; an illegal move is a 409")
+          body=TransitionIn, response=KycCaseView,
+          summary="Move a KYC case; an illegal move is a 409")
 def transition_kyc_case(ctx: Context, body: TransitionIn, case_id: str) -> Reply:
+    """pending → in_review → approved | rejected (and the other moves allowed_transitions
+    lists). Settlement needs an approved case for both parties when the KYC gate is on."""
     case = kyc.transition_case(ctx.session, case_id, to=body.to, reason=body.reason,
                                reviewer=body.reviewer, now=_now())
     return Reply(200, kyc.case_view(ctx.session, case, pii_cipher(ctx.settings)))
@@ -148,6 +208,7 @@ def _accepted(kind: str, ident: str, status: str) -> dict[str, Any]:
 
 
 @endpoint(bp, "POST", "/v1/compliance/checks", scope=WRITE, body=CheckIn, status=202,
+          response=WorkAccepted,
           summary="Check a transaction against the AML rules (check_id is idempotent)")
 def submit_check(ctx: Context, body: CheckIn) -> Reply:
     accepted = aml.accept_check(ctx.session, ctx.settings.asset_decimals, now=_now(),
@@ -158,14 +219,20 @@ def submit_check(ctx: Context, body: CheckIn) -> Reply:
     return Reply(202, _accepted("check", accepted.check_id, status))
 
 
-@endpoint(bp, "GET", "/v1/compliance/checks/{check_id}", scope=READ,
+@endpoint(bp, "GET", "/v1/compliance/checks/{check_id}", response=AmlCheckView, scope=READ,
           summary="A check's score, level, every rule that fired with its evidence")
 def get_check(ctx: Context, check_id: str) -> Reply:
     return Reply(200, aml.check_view(aml.get_check(ctx.session, check_id)))
 
 
-@endpoint(bp, "GET", "/v1/compliance/aml-alerts", scope=READ,
-          summary="Alerts, newest first; filter with ?party= &status= &kind= &limit=")
+@endpoint(bp, "GET", "/v1/compliance/aml-alerts", response=AmlAlertList, scope=READ,
+          summary="Alerts, newest first; filter with ?party= &status= &kind= &limit=",
+          operation_id="listAmlAlerts",
+          query=(Query("party", "Only this party's alerts"),
+                 Query("status", "open, investigating, resolved or false_positive"),
+                 Query("kind", "The rule kind that raised the alert"),
+                 Query("limit", "At most this many (default 100)",
+                       {"type": "integer", "minimum": 1, "maximum": 1000})))
 def list_alerts(ctx: Context) -> Reply:
     args = request.args
     limit = int(args["limit"]) if args.get("limit", "").isdigit() else 100
@@ -174,13 +241,18 @@ def list_alerts(ctx: Context) -> Reply:
     return Reply(200, {"alerts": [alerts.alert_view(a) for a in found]})
 
 
-@endpoint(bp, "GET", "/v1/compliance/aml-alerts/{alert_id}", scope=READ, summary="An alert")
+@endpoint(bp, "GET", "/v1/compliance/aml-alerts/{alert_id}", scope=READ, summary="An alert",
+          response=AmlAlertView,
+          operation_id="getAmlAlert")
 def get_alert(ctx: Context, alert_id: str) -> Reply:
     return Reply(200, alerts.alert_view(alerts.get_alert(ctx.session, alert_id)))
 
 
 @endpoint(bp, "POST", "/v1/compliance/aml-alerts/{alert_id}/transitions", scope=WRITE,
-          body=TransitionIn, summary="open → investigating → resolved | false_positive")
+          response=AmlAlertView,
+          body=TransitionIn, summary="open → investigating → resolved | false_positive",
+          operation_id="transitionAmlAlert",
+          examples={"Investigate": {"to": "investigating", "reviewer": "officer-7"}})
 def transition_alert(ctx: Context, body: TransitionIn, alert_id: str) -> Reply:
     alert = alerts.transition_alert(ctx.session, alert_id, to=body.to, reason=body.reason,
                                     reviewer=body.reviewer, now=_now())
@@ -188,8 +260,11 @@ def transition_alert(ctx: Context, body: TransitionIn, alert_id: str) -> Reply:
 
 
 @endpoint(bp, "POST", "/v1/compliance/screenings", scope=WRITE, body=ScreeningIn, status=202,
+          response=WorkAccepted,
           summary="Screen a party's names and crypto addresses against the sanctions list")
 def submit_screening(ctx: Context, body: ScreeningIn) -> Reply:
+    """Queues the screening; its decision (clear, review, blocked) feeds the party's
+    compliance gate. Follow status_url."""
     attributes = screening.clean_attributes(
         date_of_birth=body.date_of_birth.isoformat() if body.date_of_birth else None,
         birth_year=body.birth_year, nationality=body.nationality, entity_type=body.entity_type)
@@ -203,6 +278,7 @@ def submit_screening(ctx: Context, body: ScreeningIn) -> Reply:
 
 
 @endpoint(bp, "GET", "/v1/compliance/screenings/{screening_id}", scope=READ,
+          response=ScreeningView,
           summary="A screening: decision and hits (entry uid, matched name, version, score)")
 def get_screening(ctx: Context, screening_id: str) -> Reply:
     return Reply(200, screening.screening_view(screening.get_screening(ctx.session,
@@ -210,6 +286,7 @@ def get_screening(ctx: Context, screening_id: str) -> Reply:
 
 
 @endpoint(bp, "POST", "/v1/compliance/screenings/{screening_id}/reviews", scope=WRITE,
+          response=ScreeningReviewView,
           body=ScreeningReviewIn, status=201,
           summary="Dismiss or confirm a possible hit of the party's latest screening, with a "
                   "note; the gate follows the decision")
@@ -223,20 +300,23 @@ def review_screening_hit(ctx: Context, body: ScreeningReviewIn, screening_id: st
 
 
 @endpoint(bp, "GET", "/v1/compliance/screenings/{screening_id}/reviews", scope=READ,
+          response=ScreeningReviewList,
           summary="The review history of the screening's party, oldest first")
 def list_screening_reviews(ctx: Context, screening_id: str) -> Reply:
     return Reply(200, {"reviews": [reviews.review_view(r)
                                    for r in reviews.reviews_of(ctx.session, screening_id)]})
 
 
-@endpoint(bp, "GET", "/v1/compliance/gate/{party}", scope=READ,
+@endpoint(bp, "GET", "/v1/compliance/gate/{party}", response=GateView, scope=READ,
           summary="The compliance gate for a party: clear, review or blocked, with reasons")
 def get_gate(ctx: Context, party: str) -> Reply:
     return Reply(200, gate.party_gate(ctx.session, party, ctx.settings).as_dict())
 
 
 @endpoint(bp, "GET", "/v1/compliance/sanctions/lists/active", scope=READ,
-          summary="The active SDN list version, every active list, the latest re-screen runs")
+          response=SanctionsListView,
+          summary="The active SDN list version, every active list, the latest re-screen runs",
+          operation_id="getActiveSanctionsList")
 def get_active_list(ctx: Context) -> Reply:
     active = lists.active_version(ctx.session)
     if active is None:
@@ -248,7 +328,7 @@ def get_active_list(ctx: Context) -> Reply:
                        "lists": every, "rescreens": runs})
 
 
-@endpoint(bp, "GET", "/v1/compliance/rescreens/{run_id}", scope=READ,
+@endpoint(bp, "GET", "/v1/compliance/rescreens/{run_id}", response=RescreenView, scope=READ,
           summary="Progress of a batch re-screen")
 def get_rescreen(ctx: Context, run_id: str) -> Reply:
     return Reply(200, rescreen.progress(ctx.session, run_id))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from flask import Blueprint, request
-from pydantic import AwareDatetime, Field, StrictInt, StrictStr
+from pydantic import AwareDatetime, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from app.domain.errors import Conflict, NotFound
 from app.domain.risk.inputs import PositionInput, check_symbol, parse_positions, parse_price
@@ -15,7 +15,19 @@ from app.services.intake import check_account
 from app.services.risk import batch, calculations, margin, prices, views
 from app.services.risk.positions import positions_of, replace_positions
 from tasks import risk as risk_tasks
-from web.endpoint import Context, Reply, endpoint
+from web.endpoint import Context, Query, Reply, endpoint
+from web.responses import (
+    CalculationAccepted,
+    CalculationView,
+    MarginEvents,
+    MarginHealthView,
+    MarginRecalculation,
+    PriceRecorded,
+    PriceView,
+    RiskAccountView,
+    RiskBatchAccepted,
+    RiskBatchProgress,
+)
 from web.schemas import Request
 
 bp = Blueprint("risk", __name__)
@@ -24,23 +36,59 @@ MAX_EVENTS = 500
 
 
 class PriceIn(Request):
-    asset_symbol: StrictStr = Field(min_length=1, max_length=16, examples=["ETH"])
-    price_usd: StrictStr = Field(examples=["3120.55"])
-    source: StrictStr | None = Field(default=None, max_length=100)
-    timestamp: AwareDatetime
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "asset": "ETH", "price_usd": "3120.55", "source": "feed-a",
+        "timestamp": "2026-01-05T09:30:00Z"}]})
+
+    asset: StrictStr | None = Field(default=None, min_length=1, max_length=16,
+                                    description="The asset symbol (required)",
+                                    examples=["ETH"])
+    asset_symbol: StrictStr | None = Field(
+        default=None, min_length=1, max_length=16, json_schema_extra={"deprecated": True},
+        description="Deprecated: the old name of `asset`, accepted until the next release")
+    price_usd: StrictStr = Field(description="Price of one unit in USD, a decimal string",
+                                 examples=["3120.55"])
+    source: StrictStr | None = Field(default=None, max_length=100,
+                                     description="Where the tick came from")
+    timestamp: AwareDatetime = Field(description="When the price was observed, with offset")
+
+    @model_validator(mode="after")
+    def _one_asset(self) -> PriceIn:
+        if self.asset is None and self.asset_symbol is None:
+            raise ValueError("asset is required")
+        if None not in (self.asset, self.asset_symbol) and self.asset != self.asset_symbol:
+            raise ValueError("asset and its deprecated name asset_symbol disagree")
+        return self
+
+    @property
+    def symbol(self) -> str:
+        symbol = self.asset or self.asset_symbol
+        assert symbol is not None  # _one_asset refused a body without either
+        return symbol
 
 
 class PositionIn(Request):
-    asset: StrictStr
-    collateral: StrictStr = Field(default="0", examples=["5"])
-    borrowed: StrictStr = Field(default="0", examples=["15000"])
+    asset: StrictStr = Field(description="Asset symbol", examples=["ETH"])
+    collateral: StrictStr = Field(default="0", description="Quantity pledged as collateral",
+                                  examples=["5"])
+    borrowed: StrictStr = Field(default="0", description="Quantity borrowed",
+                                examples=["15000"])
 
 
 class PositionsIn(Request):
-    positions: list[PositionIn] = Field(max_length=100)
+    model_config = ConfigDict(json_schema_extra={"examples": [{"positions": [
+        {"asset": "ETH", "collateral": "5", "borrowed": "0"},
+        {"asset": "USD", "collateral": "0", "borrowed": "15000"}]}]})
+
+    positions: list[PositionIn] = Field(max_length=100, description=(
+        "Every position of the account: assets not listed are removed"))
 
 
 class CalculationIn(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "account_id": "alice", "confidence": "0.99", "horizons": [1, 7],
+        "scenarios": ["crash"]}]})
+
     account_id: StrictStr | None = None
     positions: list[PositionIn] | None = Field(default=None, max_length=100)
     confidence: StrictStr = Field(default="0.95", examples=["0.99"])
@@ -49,6 +97,9 @@ class CalculationIn(Request):
 
 
 class BatchIn(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"scope": "asset",
+                                                               "asset": "ETH"}]})
+
     scope: Literal["all", "asset"]
     asset: StrictStr | None = None
 
@@ -64,9 +115,13 @@ def _account(ctx: Context, account_id: str) -> dict[str, Any]:
 
 
 @endpoint(bp, "POST", "/v1/risk/prices", scope=WRITE, body=PriceIn, status=201,
+          response=PriceRecorded, operation_id="recordPrice",
           summary="Record a price tick (idempotent per asset and timestamp)")
 def post_price(ctx: Context, body: PriceIn) -> Reply:
-    outcome = prices.record_price(ctx.session, asset=body.asset_symbol,
+    """A newer tick becomes the latest price and queues a margin recompute of the asset's
+    holders; the same tick again is a 200 duplicate, a different price for the same
+    timestamp a 409. `asset_symbol` is the deprecated name of `asset`."""
+    outcome = prices.record_price(ctx.session, asset=body.symbol,
                                   price_usd=parse_price(body.price_usd),
                                   timestamp=body.timestamp, source=body.source, now=_now())
     if outcome.outcome == "conflict":
@@ -77,7 +132,8 @@ def post_price(ctx: Context, body: PriceIn) -> Reply:
     return Reply(200 if outcome.outcome == "duplicate" else 201, outcome.as_dict())
 
 
-@endpoint(bp, "GET", "/v1/risk/prices/{asset}", scope=READ, summary="The latest price")
+@endpoint(bp, "GET", "/v1/risk/prices/{asset}", scope=READ, summary="The latest price",
+          response=PriceView)
 def get_price(ctx: Context, asset: str) -> Reply:
     latest = prices.get_latest(ctx.session, check_symbol(asset))
     if latest is None:
@@ -86,8 +142,10 @@ def get_price(ctx: Context, asset: str) -> Reply:
 
 
 @endpoint(bp, "PUT", "/v1/risk/accounts/{account_id}/positions", scope=WRITE, body=PositionsIn,
+          response=RiskAccountView, operation_id="replacePositions",
           summary="Replace an account's collateral and borrow quantities; recalculates margin")
 def put_positions(ctx: Context, body: PositionsIn, account_id: str) -> Reply:
+    """The list replaces the account's positions; a margin recalculation is queued."""
     parsed = parse_positions([PositionInput(**p.model_dump()) for p in body.positions],
                              ctx.settings.asset_decimals)
     account_id = replace_positions(ctx.session, account_id, parsed)
@@ -96,12 +154,14 @@ def put_positions(ctx: Context, body: PositionsIn, account_id: str) -> Reply:
 
 
 @endpoint(bp, "GET", "/v1/risk/accounts/{account_id}", scope=READ,
-          summary="An account's positions (escrowed included) and latest margin status")
+          summary="An account's positions (escrowed included) and latest margin status",
+          response=RiskAccountView, operation_id="getRiskAccount")
 def get_account(ctx: Context, account_id: str) -> Reply:
     return Reply(200, _account(ctx, check_account(account_id, "account_id")))
 
 
 @endpoint(bp, "GET", "/v1/risk/accounts/{account_id}/margin-health", scope=READ,
+          response=MarginHealthView,
           summary="The latest margin health snapshot and its age")
 def get_margin_health(ctx: Context, account_id: str) -> Reply:
     account = margin.get_account(ctx.session, check_account(account_id, "account_id"))
@@ -113,7 +173,8 @@ def get_margin_health(ctx: Context, account_id: str) -> Reply:
 
 
 @endpoint(bp, "POST", "/v1/risk/accounts/{account_id}/margin-health", scope=WRITE, status=202,
-          summary="Queue a margin recalculation")
+          response=MarginRecalculation,
+          summary="Queue a margin recalculation", operation_id="recalculateMarginHealth")
 def post_margin_health(ctx: Context, account_id: str) -> Reply:
     account = margin.get_account(ctx.session, check_account(account_id, "account_id"))
     task_id = f"risk-margin:{account.account_id}:{uuid.uuid4().hex[:12]}"
@@ -123,7 +184,10 @@ def post_margin_health(ctx: Context, account_id: str) -> Reply:
 
 
 @endpoint(bp, "GET", "/v1/risk/accounts/{account_id}/margin-events", scope=READ,
-          summary="Margin events (status changes), newest first (?limit=)")
+          response=MarginEvents,
+          summary="Margin events (status changes), newest first (?limit=)",
+          query=(Query("limit", "At most this many (default 100)",
+                       {"type": "integer", "minimum": 1, "maximum": MAX_EVENTS}),))
 def get_margin_events(ctx: Context, account_id: str) -> Reply:
     account = margin.get_account(ctx.session, check_account(account_id, "account_id"))
     limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), MAX_EVENTS)
@@ -133,7 +197,9 @@ def get_margin_events(ctx: Context, account_id: str) -> Reply:
 
 
 @endpoint(bp, "POST", "/v1/risk/calculations", scope=WRITE, body=CalculationIn, status=202,
-          summary="Queue a VaR/CVaR and stress calculation for an account or positions")
+          response=CalculationAccepted,
+          summary="Queue a VaR/CVaR and stress calculation for an account or positions",
+          operation_id="startCalculation")
 def post_calculation(ctx: Context, body: CalculationIn) -> Reply:
     positions = None if body.positions is None else parse_positions(
         [PositionInput(**p.model_dump()) for p in body.positions], ctx.settings.asset_decimals)
@@ -147,7 +213,7 @@ def post_calculation(ctx: Context, body: CalculationIn) -> Reply:
                        "status_url": f"/v1/risk/calculations/{calculation_id}"})
 
 
-@endpoint(bp, "GET", "/v1/risk/calculations/{calculation_id}", scope=READ,
+@endpoint(bp, "GET", "/v1/risk/calculations/{calculation_id}", response=CalculationView, scope=READ,
           summary="A calculation's status and, once completed, its result")
 def get_calculation(ctx: Context, calculation_id: str) -> Reply:
     calc = calculations.get_calculation(ctx.session, calculation_id)
@@ -160,7 +226,9 @@ def get_calculation(ctx: Context, calculation_id: str) -> Reply:
 
 
 @endpoint(bp, "POST", "/v1/risk/batches", scope=WRITE, body=BatchIn, status=202,
-          summary="Queue a set-based margin recompute of all accounts or one asset's holders")
+          response=RiskBatchAccepted,
+          summary="Queue a set-based margin recompute of all accounts or one asset's holders",
+          operation_id="startRiskBatch")
 def post_batch(ctx: Context, body: BatchIn) -> Reply:
     asset = check_symbol(body.asset) if body.asset is not None else None
     plan = batch.start_batch(ctx.session, scope=body.scope, asset=asset, trigger="api",
@@ -172,7 +240,8 @@ def post_batch(ctx: Context, body: BatchIn) -> Reply:
                        "status_url": f"/v1/risk/batches/{plan.batch_id}"})
 
 
-@endpoint(bp, "GET", "/v1/risk/batches/{batch_id}", scope=READ,
-          summary="A batch's progress: total, done, failed, rate, ETA")
+@endpoint(bp, "GET", "/v1/risk/batches/{batch_id}", response=RiskBatchProgress, scope=READ,
+          summary="A batch's progress: total, done, failed, rate, ETA",
+          operation_id="getRiskBatch")
 def get_batch(ctx: Context, batch_id: str) -> Reply:
     return Reply(200, batch.progress(ctx.session, batch_id, _now()))

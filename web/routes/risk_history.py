@@ -10,16 +10,20 @@ from flask import Blueprint
 from app.services.intake import check_account
 from app.services.queries import risk as risk_views
 from app.services.risk import margin, views
-from web.endpoint import Context, Reply, endpoint
+from web.endpoint import Context, Query, Reply, endpoint
 from web.query_args import arg_time
+from web.responses import MarginHistory
 
 bp = Blueprint("risk_history", __name__)
 READ = "risk:read"
 
 
 @endpoint(bp, "GET", "/v1/risk/accounts/{account_id}/margin-health/history", scope=READ,
+          response=MarginHistory,
           summary="Stored margin-health snapshots oldest first, with the margin events among "
-                  "them (?from=, ?to= ISO times; at most the newest 2000, `truncated` says so)")
+                  "them (?from=, ?to= ISO times; at most the newest 2000, `truncated` says so)",
+          query=(Query("from", "Snapshots at or after this ISO time"),
+                 Query("to", "Snapshots before this ISO time")))
 def get_margin_history(ctx: Context, account_id: str) -> Reply:
     account = margin.get_account(ctx.session, check_account(account_id, "account_id"))
     history = risk_views.margin_history(ctx.session, account.account_id,

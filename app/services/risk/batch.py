@@ -92,7 +92,10 @@ def start_batch(session: Session, *, scope: str, asset: str | None, trigger: str
             request_key=request_key, status="running" if ranges else "completed",
             chunk_size=chunk_size, total_accounts=total, total_chunks=len(ranges),
             chunks_done=0, chunks_failed=0, accounts_done=0, accounts_failed=0,
-            events_emitted=0, started_at=now, finished_at=None if ranges else now)
+            # created_at from the same `now` as started_at: the database default is the
+            # transaction's start, later than a `now` read before it opened.
+            events_emitted=0, created_at=now, started_at=now,
+            finished_at=None if ranges else now)
         .on_conflict_do_nothing(index_elements=[RiskBatch.request_key])
         .returning(RiskBatch.batch_id)).scalar_one_or_none()
     if inserted is None:  # the same request_key won a race with us

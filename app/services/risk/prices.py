@@ -39,7 +39,9 @@ class PriceOutcome:
     recompute_seq: int | None = None  # queue risk.recompute_asset after commit when set
 
     def as_dict(self) -> dict[str, Any]:
-        return {"asset_symbol": self.asset, "price_usd": str(self.price_usd),
+        # asset_symbol: the old name of asset, kept for one release.
+        return {"asset": self.asset, "asset_symbol": self.asset,
+                "price_usd": str(self.price_usd),
                 "timestamp": self.timestamp.isoformat(), "outcome": self.outcome,
                 "recompute_queued": self.recompute_seq is not None}
 

@@ -25,7 +25,9 @@ def plain(value: Decimal) -> str:
 
 def price_view(price: RiskPrice, now: datetime, max_age_seconds: int) -> dict[str, Any]:
     age = (now - price.price_time).total_seconds()
-    return {"asset_symbol": price.asset, "price_usd": plain(price.price_usd),
+    # asset_symbol: the old name of asset, kept for one release.
+    return {"asset": price.asset, "asset_symbol": price.asset,
+            "price_usd": plain(price.price_usd),
             "timestamp": price.price_time.isoformat(), "source": price.source,
             "age_seconds": round(age, 3), "stale": age > max_age_seconds}
 
