@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from celery import Celery, Task, shared_task, signals
+from celery import Celery, Task, signals
 from sqlalchemy.exc import DBAPIError
 
 import celeryconfig
@@ -37,7 +37,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def create_celery_app(settings: Settings | None = None) -> Celery:
     """A Celery app configured from `settings` (default: the environment's, read lazily)."""
-    app = Celery("fusion_prime")
+    # An app built for other settings (a test's) does not become the process's current app.
+    app = Celery("fusion_prime", set_as_current=settings is None)
     if settings is not None:
         # Celery prefers CELERY_RESULT_BACKEND from the environment to its configuration, but
         # not to the app's own backend URL (the broker: broker_read_url in settings_config).
@@ -57,7 +58,8 @@ class FusionTask(Task):  # type: ignore[misc]
     @classmethod
     def bind(cls, app: Celery) -> Any:
         # Before Celery wraps the task in its autoretry, which reads this ceiling once.
-        cls.retry_backoff_max = int(app.conf["fusion_retry_backoff_max"])
+        # A foreign app (without our configuration) gets Celery's default ceiling, 600 s.
+        cls.retry_backoff_max = int(app.conf.get("fusion_retry_backoff_max", 600))
         return super().bind(app)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -93,7 +95,9 @@ def fusion_task(name: str, **options: Any) -> Callable[[F], F]:
         "serializer": "json",
     }
     defaults.update(options)
-    register = shared_task(**defaults)
+    # Bound to the default app (not a proxy to whichever app is current) and, as Celery's
+    # shared tasks are, also registered on every other app when it is finalised.
+    register = celery_app.task(shared=True, **defaults)
 
     def decorate(fn: F) -> F:
         return register(invalidated_as_connection_lost(fn))  # type: ignore[no-any-return]

@@ -139,9 +139,13 @@ def test_commands_kept_from_a_stopped_broker_run_within_seconds_of_its_return(
 
 def test_a_worker_survives_a_redis_restart_holding_unacked_messages(
         stack: PrivateStack, client: Client, accounts: list[str], worker: Worker) -> None:
-    from celery import Celery  # noqa: PLC0415
+    from app.config import Settings  # noqa: PLC0415
+    from tasks.celery_app import create_celery_app  # noqa: PLC0415
 
-    producer = Celery(broker=stack.env["CELERY_BROKER_URL"])
+    # The stack's own app: the process environment names the session's shared broker.
+    producer = create_celery_app(Settings(
+        celery_broker_url=stack.env["CELERY_BROKER_URL"],
+        celery_result_backend=stack.env["CELERY_RESULT_BACKEND"]))
     rng = random.Random(17)
     try:
         # Two slow tasks hold both pool processes (and their messages unacked); commands queue.

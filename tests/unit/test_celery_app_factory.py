@@ -25,7 +25,10 @@ def _python(code: str, **env: str) -> str:
 
 def test_an_app_takes_its_configuration_from_the_settings_passed_in(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from tasks.celery_app import celery_app, create_celery_app  # noqa: PLC0415
+    # Nothing here may configure the process's default app: later tests need it configured
+    # from the services they start.
+    import tasks.settlement  # noqa: F401, PLC0415 - registers the shared tasks
+    from tasks.celery_app import create_celery_app  # noqa: PLC0415
 
     # Celery itself reads these variables; the Settings passed in must still win.
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://from-the-environment:6379/0")
@@ -37,28 +40,22 @@ def test_an_app_takes_its_configuration_from_the_settings_passed_in(
                         celery_visibility_timeout=600, celery_retry_backoff_max=17,
                         command_sweep_interval_seconds=7)
     app = create_celery_app(settings)
-    try:
-        with app.connection_for_write() as write, app.connection_for_read() as read:
-            for connection in (write, read):
-                assert (connection.hostname, connection.port,
-                        connection.virtual_host) == ("broker.test", 6390, "4")
-        assert app.backend.url == "redis://broker.test:6390/5"
-        assert (app.conf.task_time_limit, app.conf.task_soft_time_limit) == (41, 40)
-        assert app.conf.broker_transport_options["visibility_timeout"] == 600
-        assert app.conf.beat_schedule["sweep-stuck-commands"]["schedule"] == 7
-        import tasks.settlement  # noqa: F401, PLC0415 - registers the shared tasks
-
-        task = app.tasks["settlement.process_command"]
-        assert task.app is app and task.retry_backoff_max == 17 and task.acks_late
-        assert celery_app.tasks["settlement.process_command"] is not task
-    finally:
-        celery_app.set_current()  # the process's default app again
+    with app.connection_for_write() as write, app.connection_for_read() as read:
+        for connection in (write, read):
+            assert (connection.hostname, connection.port,
+                    connection.virtual_host) == ("broker.test", 6390, "4")
+    assert app.backend.url == "redis://broker.test:6390/5"
+    assert (app.conf.task_time_limit, app.conf.task_soft_time_limit) == (41, 40)
+    assert app.conf.broker_transport_options["visibility_timeout"] == 600
+    assert app.conf.beat_schedule["sweep-stuck-commands"]["schedule"] == 7
+    task = app.tasks["settlement.process_command"]
+    assert task.app is app and task.retry_backoff_max == 17 and task.acks_late
 
 
 def test_importing_the_app_reads_no_settings() -> None:
     # A setting that cannot parse fails only when the app is first configured.
     code = ("from tasks.celery_app import celery_app\nprint('imported')\n"
-            "try:\n    celery_app.conf.broker_url\nexcept Exception as e:\n"
+            "try:\n    celery_app.conf.task_time_limit\nexcept Exception as e:\n"
             "    print(type(e).__name__)")
     assert _python(code, CELERY_TASK_TIME_LIMIT="soon").splitlines() == [
         "imported", "ValidationError"]
