@@ -206,9 +206,10 @@ def _arabic_word(word: str) -> str:
                 out.append({"a": "ا", "e": "ي", "i": "ي", "o": "و", "u": "و"}[vowels[-1]])
             i += len(vowels)
             continue
-        out.append(_by_table(word[i:i + 2], _ARABIC_CONSONANTS[:_ARABIC_DIGRAPHS]) if word[i:i + 2] in
-                   dict(_ARABIC_CONSONANTS[:_ARABIC_DIGRAPHS]) else _by_table(ch, _ARABIC_CONSONANTS))
-        i += 2 if word[i:i + 2] in dict(_ARABIC_CONSONANTS[:_ARABIC_DIGRAPHS]) else 1
+        digraphs = dict(_ARABIC_CONSONANTS[:_ARABIC_DIGRAPHS])
+        pair = word[i:i + 2]
+        out.append(digraphs[pair] if pair in digraphs else _by_table(ch, _ARABIC_CONSONANTS))
+        i += 2 if pair in digraphs else 1
     return "".join(out)
 
 

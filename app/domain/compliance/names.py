@@ -116,7 +116,8 @@ def is_noise(token: str) -> bool:
     if token in NOISE_TOKENS:
         return True
     key = transliterated(token)
-    if key in _NOISE_SPELLINGS:
+    # y for i as well, before the Russian ё rule reads "tyo" as "te" ("korporatyon")
+    if key in _NOISE_SPELLINGS or transliterated(token.replace("y", "i")) in _NOISE_SPELLINGS:
         return True
     return len(token) >= FUZZY_NOISE_MIN and bool(deletions(key) & _NOISE_DELETIONS)
 

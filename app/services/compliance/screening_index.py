@@ -232,7 +232,7 @@ class ScreeningIndex:
         a short token by its consonants with h kept, loosely."""
         if 0 < len(short := short_skeleton(token)) <= FEW_CONSONANTS:
             for token_id in self._short_consonants.get(short, ()):
-                if SKELETON_LOOSE > found.get(token_id, 0.0):
+                if found.get(token_id, 0.0) < SKELETON_LOOSE:
                     found[token_id] = SKELETON_LOOSE
         forms = [skeleton(token)]
         if token.startswith("al") and len(token) > 4:
@@ -325,7 +325,7 @@ class ScreeningIndex:
                 # a lone consonant ("li" for Louie) pairs only with the same one; none at all
                 # ("ihia" for Yahya), by the consonants with h kept
                 if min(len(ours), len(theirs)) < 2:
-                    alike = (bool(ours) and ours == theirs
+                    alike = ((bool(ours) and ours == theirs)
                              or short == short_skeleton(self._raw[token_id]))
                 else:
                     alike = JaroWinkler.normalized_similarity(ours, theirs) >= LOOSE_CONSONANTS
