@@ -93,7 +93,7 @@ def index() -> ScreeningIndex:
         ListedName(4, "AL-RUMAYSH, Mu'tassim Yahya 'Ali"), ListedName(5, "FAZAL, Hayat"),
         ListedName(6, "ISLAMIC REVOLUTIONARY GUARD CORPS AL-GHADIR MISSILE COMMAND"),
         ListedName(7, "POPOV, Dimitri Igorevich"), ListedName(8, "BARICH, Mohammad Naim"),
-        ListedName(9, "RIM, Hyon"),
+        ListedName(9, "RIM, Hyon"), ListedName(10, "MI CARRO E.U."), ListedName(11, "ANA"),
     ], [])
 
 
@@ -106,6 +106,7 @@ def index() -> ScreeningIndex:
     ("ουει σουν", 2),  # Greek ou for w  # noqa: RUF001
     ("ISLAMIC REVOLUTIONARY GUARDCORPS AL-GHADIR MISSILE COMMAND", 6),  # joined, six words
     ("dimitri igorewich popoff", 7),
+    ("MICARRO E.U.", 10),  # a listed word of two letters run into the next
 ])
 def test_spellings_from_other_writers_find_the_listed_name(
         index: ScreeningIndex, query: str, uid: int) -> None:
@@ -115,3 +116,8 @@ def test_spellings_from_other_writers_find_the_listed_name(
 def test_a_short_abjad_token_does_not_pair_with_other_consonants(index: ScreeningIndex) -> None:
     # ري نم حو is Ri Ho Nam; رم حيون is not: "rm" against "ri" and "nm"
     assert 1 not in {h.uid for h in index.screen_name("رم حيون", floor=POSSIBLE)}
+
+
+def test_a_split_never_drops_two_letter_noise(index: ScreeningIndex) -> None:
+    # "cole" split as "co" + "le" would leave Anna alone, one letter from the listed Ana
+    assert 11 not in {h.uid for h in index.screen_name("Anna Cole", floor=POSSIBLE)}

@@ -12,8 +12,11 @@ the query has two), so a shared "Ali" or "Trading" alone does not pull in thousa
 
 Words written together or apart ("AEROCARIBBEAN" / "Aero Caribbean"): a query of two to four
 tokens is also screened with each adjacent pair joined and with all of them joined (the joined
-word must then be one edit at most from the listed one, as written), and with any of its words
-split in two where both halves are listed words.
+word must then be one edit at most from the listed one, as written), and (up to eight tokens)
+with any of its words split in two where both halves are listed words ("MICARRO").
+
+An abjad query's tokens of one or two consonants are also looked up by their consonants with h
+kept (app.domain.compliance.names.short_skeleton): "Ho" written حو has no skeleton at all.
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ SPLIT_MAX_TOKENS = 8
 TOKEN_CACHE = 100_000
 JOIN_MAX_TOKENS = 4
 JOINED_FLOOR = 0.93
-SPLIT_MIN = 3  # each half of a split word
+SPLIT_MIN = 2  # each half of a split word, a listed word ("MICARRO", "MI CARRO")
+SPLIT_NOISE_MIN = 2
 ONE_EDIT = 0.9  # a token of four letters or more one edit from a listed token
 
 
@@ -353,8 +357,9 @@ class ScreeningIndex:
                 if self._known_word(token[:at]) and self._known_word(token[at:])]
 
     def _known_word(self, text: str) -> bool:
-        # A legal form or particle is no listed token (it was dropped), but is a word.
-        return text in self._vocab or is_noise(text)
+        # A legal form or particle is no listed token (it was dropped), but is a word; not one
+        # of two letters, which would split off and drop what ends a name ("Cole": co, le).
+        return text in self._vocab or (len(text) > SPLIT_NOISE_MIN and is_noise(text))
 
     def _breakdown(self, query: NormalisedName, slot: _Slot, scored: NameScore
                    ) -> dict[str, Any]:
