@@ -38,11 +38,15 @@ _GREEK = [("th", "θ"), ("ch", "χ"), ("kh", "χ"), ("ps", "ψ"), ("ks", "ξ"), 
           ("k", "κ"), ("l", "λ"), ("m", "μ"), ("n", "ν"), ("o", "ο"), ("p", "π"), ("r", "ρ"),
           ("s", "σ"), ("t", "τ"), ("u", "ου"), ("f", "φ"), ("v", "β"), ("z", "ζ"), ("h", "χ"),
           ("y", "ι"), ("j", "τζ"), ("c", "κ"), ("q", "κ"), ("w", "ου"), ("x", "ξ")]
+# "ch" is تش, as Arabic writes it in foreign names (تشاد Chad): letter by letter it would be
+# ك + ح, which no writer produces.
 _ARABIC_CONSONANTS = [("sh", "ش"), ("kh", "خ"), ("th", "ث"), ("dh", "ذ"), ("gh", "غ"),
+                      ("ch", "تش"),
                       ("b", "ب"), ("t", "ت"), ("j", "ج"), ("h", "ح"), ("d", "د"), ("r", "ر"),
                       ("z", "ز"), ("s", "س"), ("f", "ف"), ("q", "ق"), ("k", "ك"), ("l", "ل"),
                       ("m", "م"), ("n", "ن"), ("w", "و"), ("y", "ي"), ("g", "غ"), ("p", "ب"),
                       ("v", "ف"), ("c", "ك"), ("x", "كس")]
+_ARABIC_DIGRAPHS = 6
 # (short, long) legal forms; either way round.
 LEGAL_FORMS = [
     ("LTD", "LIMITED"), ("CO", "COMPANY"), ("LLC", "LIMITED LIABILITY COMPANY"),
@@ -184,10 +188,14 @@ def _greek(text: str) -> str:
 
 def _arabic_word(word: str) -> str:
     """Consonants by the table; a word-initial vowel as alif, long and final vowels as their
-    letters, short a/e inside the word not written."""
+    letters, short a/e inside the word not written; a doubled consonant written once (its
+    shadda is a diacritic, which is not written)."""
     out, i = [], 0
     while i < len(word):
         ch = word[i]
+        if i and ch == word[i - 1] and ch not in "aeiou":
+            i += 1
+            continue
         if ch in "aeiou":
             run = re.match(r"[aeiou]+", word[i:])
             assert run is not None
@@ -198,15 +206,19 @@ def _arabic_word(word: str) -> str:
                 out.append({"a": "ا", "e": "ي", "i": "ي", "o": "و", "u": "و"}[vowels[-1]])
             i += len(vowels)
             continue
-        out.append(_by_table(word[i:i + 2], _ARABIC_CONSONANTS[:5]) if word[i:i + 2] in
-                   dict(_ARABIC_CONSONANTS[:5]) else _by_table(ch, _ARABIC_CONSONANTS))
-        i += 2 if word[i:i + 2] in dict(_ARABIC_CONSONANTS[:5]) else 1
+        digraphs = dict(_ARABIC_CONSONANTS[:_ARABIC_DIGRAPHS])
+        pair = word[i:i + 2]
+        out.append(digraphs[pair] if pair in digraphs else _by_table(ch, _ARABIC_CONSONANTS))
+        i += 2 if pair in digraphs else 1
     return "".join(out)
 
 
 def _script(name: str, kind: str) -> str | None:
     text = " ".join(w for w in _words(name)).lower()
-    text = re.sub(r"[^a-z ]", " ", text)
+    # An apostrophe romanises ʿayn or hamza inside one word (Mu'tassim, Sa'ad): a writer in
+    # the script writes one word, not two.
+    text = re.sub(r"[^a-z ]", " ", re.sub(r"(?<=[a-z])['`‘’ʼʿ](?=[a-z])",
+                                          "", text))
     if kind == "cyrillic":
         return _by_table(text, _CYRILLIC)
     if kind == "greek":

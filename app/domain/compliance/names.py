@@ -74,9 +74,17 @@ _TRANSLIT: tuple[tuple[str, str], ...] = (
     ("ei", "i"), ("tz", "ts"), ("c", "k"),
 )
 _DOUBLED = re.compile(r"(.)\1+")
+# The Russian surname ending -ov as French and German sources write it: Popoff, Smirnoff.
+_OFF = re.compile(r"(?<=\w\w)of$")
 _VOWELS = re.compile(r"[aeiou]+")
-_ABJAD_LETTERS = str.maketrans({"p": "b", "v": "f", "q": "k", "c": "k", "x": "k"})
+_ABJAD_LETTERS = str.maketrans({"p": "b", "v": "f", "q": "k", "c": "k", "x": "ks", "j": "g"})
+# Sounds an abjad writes with one letter (or pair) whatever the Latin spelling: ch and tch as
+# تش or ش (Chad, Richard), j, zh and g as ج or غ (Arabic has no g: Georgiy is جورجي or
+# غيورغي), before the letters are mapped. Not dj: read back from دج it is two letters.
+_ABJAD_SOUNDS = re.compile(r"t?sh|t?ch|zh|gh")
+_ABJAD_SOUND_LETTER = {"sh": "s", "tsh": "s", "ch": "s", "tch": "s", "zh": "g", "gh": "g"}
 _ABJAD_DROPPED = re.compile(r"[aeiouwyh]+")
+_VOWELS_ONLY = re.compile(r"[aeiou]+")
 # Russian ё after a consonant: Artyom/Artem, Pyotr/Petr, Fyodor/Fedor (not Yosef, Yolanda).
 _YO = re.compile(r"(?<=[bcdfgjklmnpstvz])yo")
 # The most frequent names with many romanisations, keyed by their transliterated forms.
@@ -108,7 +116,8 @@ def is_noise(token: str) -> bool:
     if token in NOISE_TOKENS:
         return True
     key = transliterated(token)
-    if key in _NOISE_SPELLINGS:
+    # y for i as well, before the Russian ё rule reads "tyo" as "te" ("korporatyon")
+    if key in _NOISE_SPELLINGS or transliterated(token.replace("y", "i")) in _NOISE_SPELLINGS:
         return True
     return len(token) >= FUZZY_NOISE_MIN and bool(deletions(key) & _NOISE_DELETIONS)
 
@@ -148,7 +157,7 @@ def transliterated(token: str) -> str:
     token = _YO.sub("e", token)
     for pattern, replacement in _TRANSLIT:
         token = token.replace(pattern, replacement)
-    return _DOUBLED.sub(r"\1", token)
+    return _OFF.sub("ov", _DOUBLED.sub(r"\1", token))
 
 
 # Only the longer words: a two- or three-letter spelling is too often a name of its own.
@@ -160,15 +169,40 @@ FUZZY_NOISE_MIN = 6
 def skeleton(token: str) -> str:
     """The consonants of the token as an abjad writes them: no vowels, and no w, y or h,
     which Arabic writes with the letters it also uses for vowels (و ي) or drops (ه ح are
-    often not romanised); no p or v either, which it writes b and f."""
-    consonants = _ABJAD_DROPPED.sub("", token.translate(_ABJAD_LETTERS))
+    often not romanised); no p or v either, which it writes b and f; one letter for the sounds
+    an abjad writes alike (ch/sh, j/g/gh/zh, x/ks)."""
+    sounds = _ABJAD_SOUNDS.sub(lambda m: _ABJAD_SOUND_LETTER[m.group()], token)
+    consonants = _ABJAD_DROPPED.sub("", sounds.translate(_ABJAD_LETTERS))
     return _DOUBLED.sub(r"\1", consonants)
 
 
+@lru_cache(maxsize=65536)
+def short_skeleton(token: str) -> str:
+    """The skeleton with its h kept, for tokens of few consonants: an abjad writes h (ح ه),
+    where the vowels alone would leave nothing to compare ("Ho" حو, "Hae" هي, "Hayat"
+    حيت)."""
+    sounds = _ABJAD_SOUNDS.sub(lambda m: _ABJAD_SOUND_LETTER[m.group()], token)
+    consonants = re.sub(r"[aeiouwy]+", "", sounds.translate(_ABJAD_LETTERS))
+    return _DOUBLED.sub(r"\1", consonants)
+
+
+def _written_consonants(token: str) -> str:
+    return _DOUBLED.sub(r"\1", _VOWELS_ONLY.sub("", token))
+
+
+def is_abjad_particle(token: str) -> bool:
+    """A token read from an abjad that is a particle or title with its short vowels unwritten
+    ("ابن" reads "abn", the consonants of "ibn"; موللح "mullh", mullah; حجي "hji", haji)."""
+    # No longer than the particle written with its vowels: Punti (بونتي) has bint's consonants.
+    longest = max(_PARTICLE_SKELETONS.get(skeleton(token), 0),
+                  _PARTICLE_CONSONANTS.get(_written_consonants(token), 0))
+    return 0 < len(token) <= longest
+
+
 def without_abjad_particles(name: NormalisedName) -> NormalisedName:
-    """A name read from an abjad, without the tokens whose consonants are a particle's
-    ("ابن" reads "abn", whose consonants are those of "ibn"), unless nothing else remains."""
-    kept = tuple(t for t in name.tokens if skeleton(t) not in _PARTICLE_SKELETONS)
+    """A name read from an abjad, without the tokens that are particles or titles with their
+    vowels unwritten, unless nothing else remains."""
+    kept = tuple(t for t in name.tokens if not is_abjad_particle(t))
     if not kept or len(kept) == len(name.tokens):
         return name
     return NormalisedName(kept, tuple(transliterated(t) for t in kept))
@@ -189,6 +223,7 @@ _NOISE_DELETIONS = frozenset(d for word in NOISE_TOKENS if len(word) >= FUZZY_NO
                              for d in deletions(transliterated(word)))
 DELETION_MAX = 9  # longer tokens are found by their first or last letters instead
 AFFIX_MIN = 6
+TRANSLIT_DELETION_MIN = 6  # below, one edit after transliteration is too often another name
 
 
 def token_keys(token: str) -> frozenset[str]:
@@ -204,6 +239,10 @@ def token_keys(token: str) -> frozenset[str]:
     keys = {"=" + key}
     if len(token) <= DELETION_MAX:
         keys.update("~" + d for d in deletions(token))
+        # and the transliterated spelling's: "popoff" is two edits from "popov" as written,
+        # one after transliteration ("popof")
+        if key != token and len(key) >= TRANSLIT_DELETION_MIN:
+            keys.update("~" + d for d in deletions(key))
     if len(key) >= AFFIX_MIN:
         keys.update(("<" + key[:3], ">" + key[-3:]))
     return frozenset(keys)
@@ -228,7 +267,13 @@ class NormalisedName:
 
 
 # Only particles whose consonants no common name shares (not sayyid: "sd" is also Said, Saad).
-_PARTICLE_SKELETONS = frozenset(map(skeleton, ("bin", "bint", "shaikh")))
+_PARTICLE_SKELETONS = {skeleton(p): len(p) for p in ("bin", "bint", "shaikh")}
+# Titles by their written consonants (vowels dropped, h and w kept, which an abjad writes):
+# only those whose consonants no common name shares.
+# (not maulana: "mln" is also Milan)
+_PARTICLE_CONSONANTS = {_written_consonants(p): len(p) for p in (
+    "haji", "hajji", "alhaj", "alhajj", "mullah", "mawlana", "maulvi", "mawlawi", "sheikh",
+    "shaykh")}
 
 
 def normalise(name: str) -> NormalisedName:

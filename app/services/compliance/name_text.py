@@ -52,6 +52,9 @@ _ARABIC = str.maketrans({
 _GREEK_Y = re.compile(r"(?<!\w)γι(?=[αεηοω]|ου)")  # γι before a vowel is y: Γιούρι, Yuri
 _GREEK = (("γκ", "g"), ("τζ", "j"), ("χ", "h"), ("ου", "u"))
 _GREEK_READINGS = ((("μπ", "b"), ("ντ", "d")), (("μπ", "mp"), ("ντ", "nt")))
+# The second reading also takes ου before a vowel as w, as Greek writes a foreign w (Ουέι Wei,
+# Ουαφίκ Wafiq), and χ as ch, as lists romanise it in Korean and Slavic names (Χαλί Chaliy).
+_GREEK_W = re.compile(r"ου(?=[αεηιοωυ])")
 _APOSTROPHES = re.compile("['`\u00b4\u2018\u2019\u02bc]")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _UNREADABLE = re.compile(r"[^\x20-\x7e]|\?")
@@ -97,6 +100,8 @@ def latin(name: str, reading: int = 0) -> tuple[str, frozenset[str]]:
             text = text.translate(_ARABIC)
         if "Greek" in scripts:
             text = _GREEK_Y.sub("y", fold(text))  # the digraphs are written with accents too
+            if reading:
+                text = _GREEK_W.sub("w", text).replace("χ", "ch")
             for digraph, letter in (*_GREEK, *_GREEK_READINGS[reading]):
                 text = text.replace(digraph, letter)
     text = legal_forms_rewritten(text)

@@ -12,8 +12,11 @@ the query has two), so a shared "Ali" or "Trading" alone does not pull in thousa
 
 Words written together or apart ("AEROCARIBBEAN" / "Aero Caribbean"): a query of two to four
 tokens is also screened with each adjacent pair joined and with all of them joined (the joined
-word must then be one edit at most from the listed one, as written), and with any of its words
-split in two where both halves are listed words.
+word must then be one edit at most from the listed one, as written), and (up to eight tokens)
+with any of its words split in two where both halves are listed words ("MICARRO").
+
+An abjad query's tokens of one or two consonants are also looked up by their consonants with h
+kept (app.domain.compliance.names.short_skeleton): "Ho" written حو has no skeleton at all.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from app.domain.compliance.names import (
     deletions,
     is_noise,
     name_group,
+    short_skeleton,
     skeleton,
     token_keys,
     transliterated,
@@ -47,10 +51,15 @@ SKELETON_SIMILARITY = 0.93  # the same consonants, from a script that writes no 
 SKELETON_NEAR = 0.9  # one consonant apart
 LOOSE_CONSONANTS = 0.8  # consonant similarity of two otherwise unpaired tokens of a candidate
 SKELETON_LOOSE = 0.86
+# A token of so few consonants written in an abjad has too short a skeleton to find it by
+# ("Ho" is حو, skeleton empty); it is looked up by its consonants with h kept instead.
+FEW_CONSONANTS = 2
+SPLIT_MAX_TOKENS = 8
 TOKEN_CACHE = 100_000
 JOIN_MAX_TOKENS = 4
 JOINED_FLOOR = 0.93
-SPLIT_MIN = 3  # each half of a split word
+SPLIT_MIN = 2  # each half of a split word, a listed word ("MICARRO", "MI CARRO")
+SPLIT_NOISE_MIN = 2
 ONE_EDIT = 0.9  # a token of four letters or more one edit from a listed token
 
 
@@ -124,6 +133,7 @@ class ScreeningIndex:
         self._keyed: dict[str, list[int]] = defaultdict(list)
         self._skeletons: dict[str, list[int]] = defaultdict(list)
         self._consonants: list[str] = []
+        self._short_consonants: dict[str, list[int]] = defaultdict(list)
         self._groups: dict[str, list[int]] = defaultdict(list)
         self._slots: list[_Slot] = []
         self._multi: dict[int, list[int]] = defaultdict(list)
@@ -166,6 +176,8 @@ class ScreeningIndex:
         if len(consonants) >= 2:
             for key in deletions(consonants) if len(consonants) >= 4 else (consonants,):
                 self._skeletons[key].append(token_id)
+        if 0 < len(short := short_skeleton(token)) <= FEW_CONSONANTS:
+            self._short_consonants[short].append(token_id)
         group = name_group(token)
         if group is not None:
             self._groups[group].append(token_id)
@@ -220,7 +232,12 @@ class ScreeningIndex:
 
     def _score_consonants(self, token: str, found: dict[int, float]) -> None:
         """An abjad token against listed tokens by consonants: exactly the same ones, or one
-        consonant apart in a skeleton of four or more; with and without an attached article."""
+        consonant apart in a skeleton of four or more; with and without an attached article;
+        a short token by its consonants with h kept, loosely."""
+        if 0 < len(short := short_skeleton(token)) <= FEW_CONSONANTS:
+            for token_id in self._short_consonants.get(short, ()):
+                if found.get(token_id, 0.0) < SKELETON_LOOSE:
+                    found[token_id] = SKELETON_LOOSE
         forms = [skeleton(token)]
         if token.startswith("al") and len(token) > 4:
             forms.append(skeleton(token[2:]))
@@ -304,13 +321,18 @@ class ScreeningIndex:
         paired_l = {li for _, _, li in pairs}
         found = []
         for qi, token in enumerate(query.tokens):
-            if qi in paired_q or not (ours := skeleton(token)):
+            ours, short = skeleton(token), short_skeleton(token)
+            if qi in paired_q or not short:
                 continue
             for li, token_id in enumerate(slot.ids):
                 theirs = self._consonants[token_id]
-                # a lone consonant ("li" for Louie) pairs only with the same one
-                alike = (ours == theirs if min(len(ours), len(theirs)) < 2 else
-                         JaroWinkler.normalized_similarity(ours, theirs) >= LOOSE_CONSONANTS)
+                # a lone consonant ("li" for Louie) pairs only with the same one; none at all
+                # ("ihia" for Yahya), by the consonants with h kept
+                if min(len(ours), len(theirs)) < 2:
+                    alike = ((bool(ours) and ours == theirs)
+                             or short == short_skeleton(self._raw[token_id]))
+                else:
+                    alike = JaroWinkler.normalized_similarity(ours, theirs) >= LOOSE_CONSONANTS
                 if li not in paired_l and alike:
                     found.append((SKELETON_LOOSE, qi, li))
         return found
@@ -328,15 +350,16 @@ class ScreeningIndex:
         """The query with one of its tokens split in two where both halves are listed tokens
         as written, or legal forms ("AEROCARIBBEAN" against "AERO CARIBBEAN",
         "COMPANIAAGROINVERSORA" against "COMPANIA AGROINVERSORA")."""
-        if len(name.tokens) > JOIN_MAX_TOKENS:
+        if len(name.tokens) > SPLIT_MAX_TOKENS:
             return []
         return [_split(name, position, at) for position, token in enumerate(name.tokens)
                 for at in range(SPLIT_MIN, len(token) - SPLIT_MIN + 1)
                 if self._known_word(token[:at]) and self._known_word(token[at:])]
 
     def _known_word(self, text: str) -> bool:
-        # A legal form or particle is no listed token (it was dropped), but is a word.
-        return text in self._vocab or is_noise(text)
+        # A legal form or particle is no listed token (it was dropped), but is a word; not one
+        # of two letters, which would split off and drop what ends a name ("Cole": co, le).
+        return text in self._vocab or (len(text) > SPLIT_NOISE_MIN and is_noise(text))
 
     def _breakdown(self, query: NormalisedName, slot: _Slot, scored: NameScore
                    ) -> dict[str, Any]:
