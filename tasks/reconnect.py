@@ -49,7 +49,11 @@ class SweepOnReconnect(bootsteps.StartStopStep):  # type: ignore[misc]
         since, self.dropped_at = self.dropped_at - LOST_BEFORE_DROP_SECONDS, None
         if not _claim():
             return
-        parent.app.send_task("maintenance.sweep_commands", kwargs={"enqueued_after": since})
+        try:
+            parent.app.send_task("maintenance.sweep_commands", kwargs={"enqueued_after": since})
+        except Exception as exc:  # the broker dropped again: beat's sweeper is the backstop
+            log.warning("broker.reconnected_sweep_failed", error=type(exc).__name__)
+            return
         log.info("broker.reconnected_sweep_sent", enqueued_after=since)
 
 

@@ -46,7 +46,8 @@ def invalidated_as_connection_lost(fn: F) -> F:
             return fn(*args, **kwargs)
         except DBAPIError as exc:
             if exc.connection_invalidated and not isinstance(exc, TRANSIENT_DB_ERRORS):
-                raise ConnectionLost(str(exc)[:500]) from exc
+                # The driver's error class only: its text may quote the statement's values.
+                raise ConnectionLost(type(exc.orig).__name__) from exc
             raise
 
     return run  # type: ignore[return-value]

@@ -39,6 +39,12 @@ _FORWARD: dict[CommandStatus, frozenset[CommandStatus]] = {
 }
 
 
+def is_held(status: str, reason: str | None) -> bool:
+    """A hold (the compliance gate's `review`) leaves the command `received` with its reason
+    shown, for the sweeper to offer again; a command simply waiting has no reason."""
+    return status == CommandStatus.RECEIVED.value and reason is not None
+
+
 def advance(current: CommandStatus, target: CommandStatus) -> CommandStatus:
     if target not in _FORWARD[current]:
         raise GuardFailed(f"command cannot move from {current} to {target}",

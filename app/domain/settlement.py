@@ -53,18 +53,27 @@ class Leg:
     amount: Decimal
 
 
+# A settlement command's transfers are <command id>:<leg>, one per leg it moves.
+LEG_NAMES = ("payment", "delivery")
+
+
+def transfer_id(command_id: str, leg: str) -> str:
+    return f"{command_id}:{leg}"
+
+
 def legs(terms: SettlementTerms, bank_account: Callable[[str], str]) -> list[Leg]:
     """The payment leg (payer → payee; for a deposit, the bank account of the asset → payee)
     and, for a DVP, the delivery leg (counter_amount of counter_asset, payee → payer)."""
     if terms.amount is None or terms.asset is None or terms.payee is None:
         raise InvalidInput("command lacks amount, asset or payee", code="incomplete_command")
     payer = terms.payer or bank_account(terms.asset)
-    moved = [Leg(f"{terms.command_id}:payment", payer, terms.payee, terms.asset, terms.amount)]
+    moved = [Leg(transfer_id(terms.command_id, "payment"), payer, terms.payee, terms.asset,
+                 terms.amount)]
     if terms.type is CommandType.DVP:
         if terms.counter_amount is None or terms.counter_asset is None:
             raise InvalidInput("a DVP needs counter_asset and counter_amount",
                                code="counter_leg_missing")
-        moved.append(Leg(f"{terms.command_id}:delivery", terms.payee, payer,
+        moved.append(Leg(transfer_id(terms.command_id, "delivery"), terms.payee, payer,
                          terms.counter_asset, terms.counter_amount))
     return moved
 

@@ -29,6 +29,9 @@ def _engine_for(url: str, pool_size: int, pre_ping: bool) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
+        # Statement parameters hold personal data and key hashes: an error's text, which
+        # tasks and the web log, must never carry them.
+        hide_parameters=True,
     )
 
 

@@ -19,6 +19,7 @@ from app.domain.commands import (
     CommandStatus,
     CommandType,
     advance,
+    is_held,
     refusal,
 )
 from app.domain.errors import Conflict, DomainError, NotFound
@@ -220,7 +221,7 @@ def next_retry_at(command: Command, sweep_after: timedelta) -> datetime | None:
     """When the sweeper offers a held command again (None for any other): it re-sends a
     command still `received` once its last send is `sweep_after` old, at the first sweep
     after that, so the retry comes at most one sweep interval later than this."""
-    if command.status != CommandStatus.RECEIVED.value or command.reason is None:
+    if not is_held(command.status, command.reason):
         return None
     return command.last_enqueued_at + sweep_after
 

@@ -217,6 +217,12 @@ def test_a_post_without_the_csrf_token_is_refused(console: Console,
     assert console.client.post("/console/sign-out").status_code == 400
 
 
+def test_a_nul_in_a_path_query_or_form_field_is_refused_not_a_500(console: Console) -> None:
+    for path in ("/console/commands?party=a%00b", "/console/commands?status=%00",
+                 "/console/ledger/acc%00x"):
+        assert console.client.get(path).status_code == 422, path
+
+
 def test_sign_out_revocation_and_expiry_end_the_session(
         flask_app: object, client: FlaskClient, api_keys: dict[str, str]) -> None:
     from app.persistence.db import unit_of_work  # noqa: PLC0415

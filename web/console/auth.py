@@ -18,6 +18,7 @@ from app.persistence.db import unit_of_work
 from app.services import apikeys
 from app.services.apikeys import Principal
 from web.console import bp
+from web.schemas import has_nul
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Each page, and the scope it needs; the navigation shows only those the key allows.
@@ -51,6 +52,11 @@ def _template_helpers() -> dict[str, Any]:
 def _guard() -> BaseResponse | None:
     if request.endpoint == "console.static":
         return None
+    # PostgreSQL text cannot hold a NUL: refused here, as the API refuses it, not a 500 later.
+    if any(has_nul(v) for v in (request.view_args or {}).values()) or any(
+            has_nul(k) or has_nul(vs) for source in (request.args, request.form)
+            for k, vs in source.lists()):
+        abort(422, "a NUL character is not allowed in a path, query or form field")
     if current_app.secret_key is None:
         abort(503, "the console needs CONSOLE_SECRET_KEY in production")
     if request.method == "POST":

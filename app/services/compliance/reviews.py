@@ -16,13 +16,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.compliance.matching import Decision
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.persistence.compliance_models import Screening, ScreeningReview
 from app.persistence.models import new_id
+from app.persistence.screening_locks import lock_party_screening
 from app.services.compliance import hit_reviews
 from app.services.compliance import screening as screenings
 
@@ -74,8 +75,7 @@ def review_hit(session: Session, screening_id: str, *, action: str, note: str, r
         return review_view(done) | {"screening": screenings.screening_view(
             screenings.get_screening(session, done.result_screening_id))}
     # The same lock as a screening of the party: a review and a screening never interleave.
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:p))"),
-                    {"p": f"screening:{screening.party}"})
+    lock_party_screening(session, screening.party)
     latest = screenings.latest_screening(session, screening.party)
     if latest is None or latest.screening_id != screening_id:
         raise Conflict(f"screening {screening_id} is not the latest completed screening of "

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from app.domain.parties import check_account
 from app.messaging.topology import COMPLIANCE_RESULTS
 from app.persistence.compliance_models import Screening, ScreeningSubject
 from app.persistence.models import new_id
+from app.persistence.screening_locks import lock_party_screening
 from app.services.compliance import hit_reviews
 from app.services.compliance.countries import country_code
 from app.services.compliance.pii import PiiCipher, pii_cipher
@@ -210,8 +211,7 @@ def run_screening(session: Session, screening_id: str, settings: Settings, now: 
         return screening_view(screening)
     # One screening of a party at a time, so "new since the previous screening" is exact and
     # two concurrent screenings cannot both publish the same hit.
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:p))"),
-                    {"p": f"screening:{screening.party}"})
+    lock_party_screening(session, screening.party)
     indexes = list_indexes(session, version_id)
     subject = session.get(ScreeningSubject, screening.party)
     cipher = pii_cipher(settings)

@@ -9,7 +9,9 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.domain.commands import CommandStatus
+from app.domain.commands import is_held as domain_is_held
 from app.domain.errors import InvalidInput, NotFound
+from app.domain.settlement import LEG_NAMES, transfer_id
 from app.persistence.models import Command, EscrowRecord, LedgerTransfer, OutboxEvent
 from app.services.escrows import funding_transfer_id, release_transfer_id
 from app.services.queries.paging import Page, clamp, decode_cursor, encode_cursor
@@ -18,17 +20,20 @@ from app.services.queries.paging import Page, clamp, decode_cursor, encode_curso
 # searches offer it as a status of its own because that is what an operator looks for.
 HELD = "held"
 SEARCH_STATUSES = (*(s.value for s in CommandStatus), HELD)
-# app.domain.settlement.legs names a command's transfers <command id>:<leg>.
-_LEGS = ("payment", "delivery")
 
 
 def is_held(command: Command) -> bool:
-    return command.status == CommandStatus.RECEIVED.value and command.reason is not None
+    return domain_is_held(command.status, command.reason)
+
+
+def held_clause() -> ColumnElement[bool]:
+    """app.domain.commands.is_held as a WHERE clause, for searches and counts."""
+    return and_(Command.status == CommandStatus.RECEIVED.value, Command.reason.is_not(None))
 
 
 def _status_filter(status: str) -> ColumnElement[bool]:
     if status == HELD:
-        return and_(Command.status == CommandStatus.RECEIVED.value, Command.reason.is_not(None))
+        return held_clause()
     if status not in SEARCH_STATUSES:
         raise InvalidInput(f"status must be one of {list(SEARCH_STATUSES)}",
                            code="invalid_status", field="status")
@@ -90,7 +95,7 @@ def story(session: Session, command_id: str) -> Story:
     steps = [Step("accepted", command.received_at), Step("validated", command.validated_at),
              Step("settling", command.settling_at), Step("settled", command.settled_at),
              Step("failed", command.failed_at)]
-    ids = [f"{command_id}:{leg}" for leg in _LEGS]
+    ids = [transfer_id(command_id, leg) for leg in LEG_NAMES]
     escrow = session.get(EscrowRecord, command.escrow_id) if command.escrow_id else None
     if command.escrow_id:
         ids += [funding_transfer_id(command.escrow_id), release_transfer_id(command.escrow_id)]

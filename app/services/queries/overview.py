@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.commands import CommandStatus
 from app.persistence.compliance_models import ComplianceAlert
 from app.persistence.models import Command, DeadLetter, OutboxEvent
-from app.services.queries.commands import HELD
+from app.services.queries.commands import HELD, held_clause
 
 # The window a chart covers and the width of one bar.
 WINDOWS: dict[str, tuple[timedelta, timedelta]] = {
@@ -40,9 +40,7 @@ def status_buckets(session: Session, now: datetime, window: str) -> list[Bucket]
     end = datetime.fromtimestamp((int(now.timestamp()) // seconds + 1) * seconds, tz=now.tzinfo)
     start = end - span
     slot = func.floor(func.extract("epoch", Command.received_at) / seconds).label("slot")
-    status = case((and_(Command.status == CommandStatus.RECEIVED.value,
-                        Command.reason.is_not(None)), HELD),
-                  else_=Command.status).label("shown")
+    status = case((held_clause(), HELD), else_=Command.status).label("shown")
     rows = session.execute(select(slot, status, func.count()).where(
         Command.received_at >= start, Command.received_at < end).group_by(slot, status)).all()
     first = int(start.timestamp()) // seconds
