@@ -231,7 +231,11 @@ class CommandView(BaseModel):
     settling_at: datetime | None
     settled_at: datetime | None
     failed_at: datetime | None
-    settled_by: str | None = None
+    settled_by: str | None = Field(default=None,
+                                   description="The batch or task that made it terminal")
+    next_retry_at: datetime | None = Field(
+        default=None, description="A held command: when the sweeper offers it again "
+                                  "(GET /v1/settlement/commands/{id} only)")
 
 
 class ApprovalView(BaseModel):
