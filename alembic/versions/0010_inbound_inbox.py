@@ -2,7 +2,7 @@
 has applied it
 
 Revision ID: 0010
-Revises: 0009 (set to 0008 on this branch until 0009 is merged)
+Revises: 0009
 Create Date: 2026-12-03
 """
 

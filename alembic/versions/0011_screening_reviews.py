@@ -2,11 +2,8 @@
 attributes (date of birth, country, entity type) a party is screened with
 
 Revision ID: 0011
-Revises: 0010 (0009 in this branch)
+Revises: 0010
 Create Date: 2026-12-03
-
-Written beside 0010 on another branch: down_revision is "0009" (the head of main when this
-branch merged it) until the merge re-chains it onto "0010".
 """
 
 from collections.abc import Sequence

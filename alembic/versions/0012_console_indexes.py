@@ -2,7 +2,7 @@
 snapshot retention
 
 Revision ID: 0012
-Revises: 0011 (0008 on the console branch until the chain is merged)
+Revises: 0011
 Create Date: 2026-12-03
 
 The operator console and GET /v1/settlement/commands page newest first by received_at, with
@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-# The chain's parent is 0011 once every branch is merged; this branch only has 0008.
 down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
