@@ -12,8 +12,9 @@ from typing import Any
 from app.config import get_settings
 from app.persistence.db import unit_of_work
 from app.services.alerts import deliveries, fanout
-from tasks.celery_app import celery_app, fusion_task
+from tasks.celery_app import fusion_task
 from tasks.inbound import inbound_unit_of_work
+from tasks.senders import send_delivery
 
 
 def _now() -> datetime:
@@ -24,7 +25,7 @@ def send_deliveries(sends: Iterable[tuple[str, str]]) -> int:
     """Enqueue after commit; a lost send is picked up again by alerts.release_held."""
     count = 0
     for task_name, delivery_id in sends:
-        celery_app.send_task(task_name, kwargs={"delivery_id": delivery_id})
+        send_delivery(task_name, delivery_id)
         count += 1
     return count
 

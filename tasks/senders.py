@@ -1,5 +1,7 @@
-"""Every way a process puts a task on the broker, in one module: a stored command's task, an
-inbound Pub/Sub event (one or a batch in one round trip), a replayed dead letter.
+"""How settlement, the bridge, alerts and replays put tasks on the broker, in one module: a
+stored command's task, a batch of settlement commands, an inbound Pub/Sub event (one or a
+batch in one round trip), an alert delivery, a replayed dead letter. (Compliance and risk
+keep their few senders beside their tasks, in tasks/compliance.py and tasks/risk.py.)
 
 Senders name tasks by their stable `area.verb` and never import task modules, so a producer
 (gunicorn, the bridge, the CLI) loads no task code.
@@ -26,6 +28,24 @@ def send_command_task(task_name: str, command_id: str) -> str:
     """Enqueue the task that runs a stored command; the command id is the task id."""
     celery_app.send_task(task_name, kwargs={"command_id": command_id}, task_id=command_id)
     return command_id
+
+
+def send_settle_batch(command_ids: Sequence[str], batch_id: str) -> str:
+    """Enqueue one settle_batch task for stored commands; if the send is lost, the sweeper
+    re-sends each command that stays `received`. The task id names the batch and its first
+    command, so each chunk of a batch has its own."""
+    task_id = f"settle-batch:{batch_id}:{command_ids[0]}"
+    celery_app.send_task("settlement.settle_batch", task_id=task_id,
+                         kwargs={"command_ids": list(command_ids), "batch_id": batch_id},
+                         argsrepr="()", kwargsrepr=f"{{'batch_id': {batch_id!r}, "
+                                                   f"'commands': {len(command_ids)}}}")
+    return task_id
+
+
+def send_delivery(task_name: str, delivery_id: str) -> str:
+    """Enqueue one alert delivery (webhook or email); a lost send is picked up again by
+    alerts.release_held."""
+    return str(celery_app.send_task(task_name, kwargs={"delivery_id": delivery_id}).id)
 
 
 def send_routed(routed: Routed, producer: Producer | None = None) -> str:

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 
 from app.persistence.batch_store import BatchItem, BatchSummary
 from app.services.command_batches import Submission
-from tasks.celery_app import celery_app
 from web.problems import domain_problem, validation_problem
 from web.schemas import BatchAcceptedResponse, BatchItemAccepted, BatchView, SettlementCommand
 
@@ -71,12 +70,3 @@ def batch_view(summary: BatchSummary, items: list[BatchItem], limit: int) -> dic
                 "failed_at": i.failed_at} for i in items],
         next_cursor=str(items[-1].position) if len(items) == limit else None)
     return view.model_dump(mode="json")
-
-
-def send_settle_batch(command_ids: list[str], batch_id: str) -> None:
-    """Enqueue one settle_batch task; if this send is lost, the sweeper re-sends each
-    command that stays `received`."""
-    celery_app.send_task("settlement.settle_batch",
-                         kwargs={"command_ids": command_ids, "batch_id": batch_id},
-                         argsrepr="()", kwargsrepr=f"{{'batch_id': {batch_id!r}, "
-                                                   f"'commands': {len(command_ids)}}}")

@@ -11,14 +11,14 @@ from flask import Blueprint, request
 from app.domain.errors import NotFound
 from app.services import command_batches, intake, ledger
 from app.services.commands import get_command
-from tasks.celery_app import celery_app, send_command_task
+from tasks.celery_app import celery_app
+from tasks.senders import send_command_task, send_settle_batch
 from web.endpoint import Context, Query, Reply, endpoint
 from web.routes.batch_views import (
     SETTLE_BATCH_SIZE,
     batch_accepted,
     batch_view,
     parse_items,
-    send_settle_batch,
 )
 from web.routes.views import accepted, balance_view, command_body
 from web.schemas import (
