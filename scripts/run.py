@@ -41,6 +41,7 @@ LOGS = DATA_DIR / "logs"
 KEY_FILE = DATA_DIR / "dev-api-key"
 ENV_FILE = DATA_DIR / "env.sh"
 FLOWER_PASSWORD_FILE = DATA_DIR / "flower-password"
+CONSOLE_SECRET_FILE = DATA_DIR / "console-secret"
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
 
@@ -149,6 +150,25 @@ def flower_credentials() -> tuple[str, str, str]:
     return user, password, source
 
 
+def console_secret() -> str:
+    """CONSOLE_SECRET_KEY if set, else a random one generated once and kept in
+    <data dir>/console-secret (0600): the console's session cookies are signed with it, so it
+    must not be guessable by anyone who knows the database URL."""
+    given = get_settings().console_secret_key.get_secret_value()
+    if given:
+        return given
+    if CONSOLE_SECRET_FILE.exists():
+        CONSOLE_SECRET_FILE.chmod(0o600)
+        kept = CONSOLE_SECRET_FILE.read_text().strip()
+        if kept:
+            return kept
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(CONSOLE_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
 def worker_command(queue: str, host: str, level: str) -> list[str]:
     """One worker group: its queue only, autoscaled between its bounds (or a fixed pool when
     the bounds are equal), task events on for Flower."""
@@ -185,8 +205,10 @@ def commands(port: int, flower_port: int, host: str, *, pubsub: bool) -> dict[st
     return cmds
 
 
-def child_envs(ports: run_ports.Ports, flower_auth: str) -> dict[str, dict[str, str]]:
+def child_envs(ports: run_ports.Ports, flower_auth: str,
+               console_key: str = "") -> dict[str, dict[str, str]]:
     return {"flower": {"FLOWER_BASIC_AUTH": flower_auth},
+            "api": {"CONSOLE_SECRET_KEY": console_key} if console_key else {},
             "bridge": {"BRIDGE_METRICS_PORT": str(ports.bridge_metrics)},
             "outbox-relay": {"OUTBOX_METRICS_PORT": str(ports.outbox_metrics)}}
 
@@ -258,7 +280,7 @@ def run(lock: IO[str]) -> None:
     key = dev_api_key()
     flower_user, flower_password, password_source = flower_credentials()
     SUPERVISOR.serve_metrics(ports.run_metrics)
-    envs = child_envs(ports, f"{flower_user}:{flower_password}")
+    envs = child_envs(ports, f"{flower_user}:{flower_password}", console_secret())
     host = socket.gethostname()
     for name, args in commands(ports.api, ports.flower, host, pubsub=pubsub).items():
         child = SUPERVISOR.start(name, args, {**os.environ, **envs.get(name, {})})
