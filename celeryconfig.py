@@ -94,6 +94,9 @@ beat_schedule = {
     # Queue depths and outbox lag, once a minute, for the console's overview charts.
     "sample-ops": {"task": "maintenance.sample_ops", "schedule": 60.0,
                    "options": {"expires": 60.0}},
+    # Inbox rows processed longer than INBOX_RETENTION_DAYS ago.
+    "prune-inbox": {"task": "maintenance.prune_inbox", "schedule": crontab(hour=4, minute=45),
+                    "options": {"expires": 3600}},
     # Margin-health snapshots past RISK_SNAPSHOT_RETENTION_DAYS (each account keeps its newest).
     "risk-prune-snapshots": {
         "task": "risk.prune_snapshots",

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # An inbound message the bridge acked whose consumer has not applied it this long after
     # it was sent (its task lost with a broker that did not persist it) is sent again.
     inbox_resend_after_seconds: int = Field(default=60, ge=1)
+    # Processed inbox rows are kept this long (Pub/Sub's own retention), then pruned nightly.
+    inbox_retention_days: int = Field(default=7, ge=1)
     pubsub_project_id: str = "fusion-prime-local"
     pubsub_emulator_host: str | None = None
     fusion_api_port: int = Field(default=8000, ge=1, le=65535)

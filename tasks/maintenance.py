@@ -55,6 +55,19 @@ def resend_inbox(now: datetime) -> int:
     return len(due)
 
 
+@fusion_task("maintenance.prune_inbox")
+def prune_inbox() -> dict[str, Any]:
+    """Nightly: inbox rows processed longer than INBOX_RETENTION_DAYS ago, in chunks."""
+    retention = timedelta(days=get_settings().inbox_retention_days)
+    pruned = 0
+    while True:
+        with unit_of_work() as session:
+            gone = inbox.prune_processed(session, datetime.now(UTC), retention)
+        pruned += gone
+        if gone < inbox.SWEEP_LIMIT:
+            return {"pruned": pruned}
+
+
 @fusion_task("maintenance.noop")
 def noop(command_id: str | None = None) -> dict[str, Any]:
     return {"command_id": command_id, "status": "noop"}

@@ -71,5 +71,20 @@ def postpone(entry: InboxEntry, until: datetime) -> None:
     entry.next_resend_at = until
 
 
-__all__ = ["PROCESSED", "RECEIVED", "InboxEntry", "claim_due", "insert_received",
-           "mark_processed", "postpone"]
+# In bounded chunks, so a nightly prune never holds one long transaction over a big table.
+_DELETE_PROCESSED = text("""
+    DELETE FROM inbound_inbox WHERE (subscription, dedup_key) IN (
+        SELECT subscription, dedup_key FROM inbound_inbox
+        WHERE status = :processed AND processed_at < :cutoff LIMIT :limit)
+""")
+
+
+def delete_processed_before(session: Session, cutoff: datetime, limit: int) -> int:
+    """Delete up to `limit` rows processed before `cutoff`; returns how many went."""
+    result = session.execute(_DELETE_PROCESSED,
+                             {"processed": PROCESSED, "cutoff": cutoff, "limit": limit})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+__all__ = ["PROCESSED", "RECEIVED", "InboxEntry", "claim_due", "delete_processed_before",
+           "insert_received", "mark_processed", "postpone"]

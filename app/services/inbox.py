@@ -51,3 +51,12 @@ def due_for_resend(session: Session, now: datetime, resend_after: timedelta,
         inbox_store.postpone(entry, now + max(pause, resend_after))
         resent.append(route_again(entry.task_name, entry.event))
     return resent
+
+
+def prune_processed(session: Session, now: datetime, retention: timedelta,
+                    chunk: int = SWEEP_LIMIT) -> int:
+    """Delete one chunk of rows processed longer than `retention` ago (the caller repeats,
+    one unit of work per chunk, until fewer than `chunk` go). Unprocessed rows are never
+    pruned: they are what the sweeper still owes. A redelivery after the prune is harmless,
+    as consumers dedupe on the dedup key."""
+    return inbox_store.delete_processed_before(session, now - retention, chunk)

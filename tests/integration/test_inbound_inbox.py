@@ -132,3 +132,29 @@ def test_a_row_that_keeps_coming_back_is_resent_ever_less_often(
     row = inbox_row(routed)
     assert row is not None and row.resends == resends + 1
     assert row.next_resend_at - now == min(AFTER * 2 ** (resends + 1), inbox.MAX_BACKOFF)
+
+
+def test_the_nightly_prune_deletes_only_rows_processed_before_the_retention(
+        service_env: dict[str, str]) -> None:
+    from app.services import inbox  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    tag = uuid.uuid4().hex[:8]
+    rows = {  # dedup key -> (status, processed_at)
+        f"old-done-{tag}": ("processed", now - timedelta(days=9)),
+        f"new-done-{tag}": ("processed", now - timedelta(days=1)),
+        f"old-open-{tag}": ("received", None),
+    }
+    with unit_of_work() as session:
+        for key, (status, processed_at) in rows.items():
+            session.add(InboxEntry(subscription="prune-test", dedup_key=key, task_name="t",
+                                   message_id=key, event={}, status=status, resends=0,
+                                   received_at=now - timedelta(days=10),
+                                   next_resend_at=now + timedelta(days=1),
+                                   processed_at=processed_at))
+    with unit_of_work() as session:
+        assert inbox.prune_processed(session, now, timedelta(days=7)) >= 1
+    with unit_of_work() as session:
+        left = set(session.scalars(select(InboxEntry.dedup_key).where(
+            InboxEntry.subscription == "prune-test", InboxEntry.dedup_key.in_(list(rows)))))
+    assert left == {f"new-done-{tag}", f"old-open-{tag}"}
