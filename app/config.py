@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any, NamedTuple
@@ -209,6 +210,10 @@ class Settings(BaseSettings):
         return WorkerGroup(queue, getattr(self, f"worker_{queue}_concurrency"),
                            getattr(self, f"worker_{queue}_autoscale_min"),
                            getattr(self, f"worker_{queue}_autoscale_max"))
+
+    @property
+    def inbox_resend_after(self) -> timedelta:
+        return timedelta(seconds=self.inbox_resend_after_seconds)
 
     def asset_quantum(self, asset: str) -> Decimal:
         return Decimal(1).scaleb(-self.asset_decimals[asset])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import timedelta
 from typing import Any
 
 from app.config import Settings
@@ -48,7 +47,7 @@ def run_inbound(settings: Settings, send_group: SendGroup | None = None) -> int:
     # trip for whatever arrived while the previous one was in flight.
     sender = GroupSender(send_group or celery_group_sender(),
                          record_group=inbox_recorder(
-                             timedelta(seconds=settings.inbox_resend_after_seconds)))
+                             settings.inbox_resend_after))
     futures = {
         s.name: client.subscribe(subscription_path(settings, s.name),
                                  callback=InboundHandler(s.name, sender), flow_control=flow,

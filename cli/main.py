@@ -275,7 +275,8 @@ def deadletters_replay(letter_id: str, data_file: BinaryIO | None) -> None:
     try:
         with unit_of_work() as session:
             routed = dead_letters.replay(session, letter_id,
-                                         data=data_file.read() if data_file else None)
+                                         data=data_file.read() if data_file else None,
+                                         resend_after=get_settings().inbox_resend_after)
     except Undecodable as exc:
         raise click.ClickException(f"still not acceptable: {exc.reason}: {exc.detail}") from exc
     except DomainError as exc:

@@ -45,7 +45,7 @@ def sweep_commands(enqueued_after: float | None = None) -> dict[str, Any]:
 
 def resend_inbox(now: datetime) -> int:
     """Send again the task of every inbox row its consumer has not processed in time."""
-    after = timedelta(seconds=get_settings().inbox_resend_after_seconds)
+    after = get_settings().inbox_resend_after
     with unit_of_work() as session:
         due = inbox.due_for_resend(session, now, after)
     for routed in due:

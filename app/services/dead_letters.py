@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from app.messaging.inbound import Undecodable
 from app.messaging.routing import Routed, route
 from app.messaging.topology import DEAD_LETTER
 from app.persistence.models import DeadLetter, utcnow
+from app.services import inbox
 from app.services.outbox import record_event
 
 # Letters of Celery tasks quarantined by the worker (not Pub/Sub messages) are filed under
@@ -95,11 +97,14 @@ def recent(session: Session, *, limit: int = 100, reason: str | None = None,
     return list(session.scalars(query))
 
 
-def replay(session: Session, letter_id: str, *, data: bytes | None = None,
+def replay(session: Session, letter_id: str, *, resend_after: timedelta,
+           data: bytes | None = None,
            attributes: Mapping[str, str] | None = None) -> Routed | TaskResend:
     """Route the stored message again, optionally corrected, or for a quarantined task, send the
     task again. Raises Undecodable (and keeps the letter) when it still cannot be accepted;
-    the caller sends the task after commit."""
+    the caller sends the task after commit. A replayed message goes into the inbox first, as
+    the bridge's do, so a send lost after the letter is marked replayed is sent again by the
+    sweeper after `resend_after`."""
     letter = get(session, letter_id, lock=True)
     if letter.subscription.startswith(TASK_SUBSCRIPTION_PREFIX):
         target: Routed | TaskResend = _task_resend(letter, data)
@@ -107,6 +112,7 @@ def replay(session: Session, letter_id: str, *, data: bytes | None = None,
         message_id = letter.message_id or f"dead-letter:{letter.id}"
         target = route(letter.subscription, data if data is not None else letter.data,
                        attributes if attributes is not None else letter.attributes, message_id)
+        inbox.record_received(session, [target], utcnow(), resend_after)
     if data is not None:
         letter.data = data
     if attributes is not None:

@@ -15,7 +15,7 @@ import redis
 from sqlalchemy import event, select
 
 from app.messaging.routing import Routed, route
-from app.persistence.db import get_engine, unit_of_work
+from app.persistence.db import get_engine, session_factory, unit_of_work
 from app.persistence.inbox_store import InboxEntry
 from bridges.inbound import inbox_recorder
 from tasks.celery_app import send_routed_batch
@@ -158,3 +158,35 @@ def test_the_nightly_prune_deletes_only_rows_processed_before_the_retention(
         left = set(session.scalars(select(InboxEntry.dedup_key).where(
             InboxEntry.subscription == "prune-test", InboxEntry.dedup_key.in_(list(rows)))))
     assert left == {f"new-done-{tag}", f"old-open-{tag}"}
+
+
+def test_a_replayed_dead_letter_is_kept_in_the_inbox_until_applied(
+        service_env: dict[str, str]) -> None:
+    """A replay marks the letter replayed and sends after commit: if that send is lost, the
+    inbox row written in the same unit of work is what the sweeper sends again."""
+    import json  # noqa: PLC0415
+
+    from app.services import dead_letters, inbox  # noqa: PLC0415
+
+    contract = address()
+    broken = deployed(contract, address(), address())
+    data, attributes = encode("EscrowDeployed", {**broken, "approvalsRequired": 7}, "flat")
+    with unit_of_work() as session:
+        letter = dead_letters.store(session, subscription="settlement-events",
+                                    message_id=f"m-{uuid.uuid4().hex}", data=data,
+                                    attributes=attributes, reason="invalid_payload",
+                                    detail="approvalsRequired")
+    fixed = json.dumps({**broken, "approvalsRequired": 2}).encode()
+    with unit_of_work() as session:
+        routed = dead_letters.replay(session, letter.id, data=fixed,
+                                     resend_after=timedelta(seconds=60))
+    # The send after commit is "lost" here: nothing is sent.
+    with unit_of_work() as session:
+        row = session.get(InboxEntry, (routed.subscription, routed.dedup_key))
+        assert row is not None and row.status == "received"
+    # Rolled back: claiming due rows postpones them, and other tests' rows must not move.
+    with session_factory()() as session:
+        later = datetime.now(UTC) + timedelta(seconds=61)
+        due = inbox.due_for_resend(session, later, timedelta(seconds=60), limit=100_000)
+        session.rollback()
+    assert routed.dedup_key in {r.dedup_key for r in due}

@@ -49,7 +49,9 @@ def replay_dead_letter(letter_id: str) -> Response:
             stored = dead_letters.get(session, letter_id).data
             # An unchanged body replays the stored bytes as they are (they may not be UTF-8).
             data = None if edited is None or edited == stored else edited
-            routed = dead_letters.replay(session, letter_id, data=data)
+            routed = dead_letters.replay(
+                session, letter_id, data=data,
+                resend_after=current_app.config["SETTINGS"].inbox_resend_after)
     except Undecodable as exc:
         flash(f"Still not acceptable ({exc.reason}): {exc.detail}", "error")
         return redirect(url_for("console.dead_letter", letter_id=letter_id))

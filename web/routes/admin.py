@@ -60,7 +60,8 @@ def replay_dead_letter(ctx: Context, body: Replay, letter_id: str) -> Reply:
         raise ApiProblem(422, "invalid_base64", "data_base64 is not base64") from exc
     try:
         routed = dead_letters.replay(ctx.session, letter_id, data=data,
-                                     attributes=body.attributes)
+                                     attributes=body.attributes,
+                                     resend_after=ctx.settings.inbox_resend_after)
     except Undecodable as exc:
         raise ApiProblem(422, exc.reason, f"still not acceptable: {exc.detail}") from exc
     ctx.after_commit(send_replay, routed)
