@@ -32,7 +32,9 @@ run: install
 	$(PY) scripts/run.py
 
 # What CI runs: lint, then every tier with coverage of app/ held to the floor in
-# .ci/coverage-floor (raise it when coverage rises; never lower it).
+# .ci/coverage-floor (raise it when coverage rises; never lower it). Two clean-clone runs of
+# the same code measured 90.9 % and 92.5 %: what the workers and gunicorn write before they
+# stop varies, so the floor sits under the lower figure.
 COV_FLOOR := $(shell cat .ci/coverage-floor 2>/dev/null || echo 85)
 
 test: install lint
