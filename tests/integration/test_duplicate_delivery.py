@@ -47,7 +47,8 @@ def deliver_twice(task_name: str, **kwargs: str) -> list[dict[str, Any]]:
 def events(aggregate_id: str, event_type: str) -> list[dict[str, Any]]:
     with unit_of_work() as session:
         return [e.payload for e in session.scalars(select(OutboxEvent).where(
-            OutboxEvent.aggregate_id == aggregate_id, OutboxEvent.event_type == event_type))]
+            OutboxEvent.aggregate_id == aggregate_id, OutboxEvent.event_type == event_type)
+            .order_by(OutboxEvent.seq))]
 
 
 def held(account: str, asset: str = "USD") -> Decimal:
