@@ -114,6 +114,15 @@ timezone = "UTC"
 enable_utc = True
 
 
+# Tasks that may legitimately run longer than CELERY_TASK_TIME_LIMIT.
+LONG_TASKS = ("batch.reconcile_check",)
+
+
+def long_task_limits(settings: Settings) -> dict[str, int]:
+    hard = settings.celery_long_task_time_limit
+    return {"time_limit": hard, "soft_time_limit": max(1, hard - 30)}
+
+
 def settings_config(settings: Settings) -> dict[str, Any]:
     """The configuration that comes from Settings: servers, time limits, intervals."""
     visibility = {"visibility_timeout": settings.celery_visibility_timeout}
@@ -127,6 +136,7 @@ def settings_config(settings: Settings) -> dict[str, Any]:
         "result_backend": settings.celery_result_backend,
         "task_soft_time_limit": settings.celery_task_soft_time_limit,
         "task_time_limit": settings.celery_task_time_limit,
+        "task_annotations": {task: long_task_limits(settings) for task in LONG_TASKS},
         # The base task's autoretry ceiling (tasks/celery_app.py: FusionTask.bind).
         "fusion_retry_backoff_max": settings.celery_retry_backoff_max,
         "broker_transport_options": {**broker_transport_options, **visibility},

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     celery_visibility_timeout: int = Field(default=300, ge=5)
     celery_task_soft_time_limit: int = Field(default=50, ge=1)
     celery_task_time_limit: int = Field(default=60, ge=2)
+    # Tasks that scan a whole table (a reconciliation check) get this hard limit instead
+    # (soft limit 30 s before it); it counts in the visibility-timeout check like the default.
+    celery_long_task_time_limit: int = Field(default=230, ge=2)
     celery_retry_backoff_max: int = Field(default=60, ge=1)
     command_sweep_after_seconds: int = Field(default=60, ge=1)
     command_sweep_interval_seconds: float = Field(default=30.0, gt=0)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import pwd
+import random
 import shlex
 import shutil
 import signal
@@ -58,7 +59,40 @@ class StartupError(RuntimeError):
     """A server did not come up (or a command failed) in bounded time."""
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for the local end of outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _bindable(port: int, *, reuse: bool) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if reuse:
+            # As a server binds: connections of a stopped one linger in TIME_WAIT.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
+    """A free port for a server, below the ephemeral range. A server on an ephemeral port can
+    lose it while it is down: a client retrying `connect` to it may be given that very port as
+    its own local end and connect to itself (TCP simultaneous open), and the restarted server
+    then finds its port taken. Outside the range that cannot happen."""
+    low, high = _ephemeral_ports()
+    ceiling = low if low > 2048 else 65536
+    floor = max(1024, ceiling - 12000) if low > 2048 else max(1024, high + 1)
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(floor, ceiling)
+        if _bindable(port, reuse=False):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -67,16 +101,19 @@ def free_port() -> int:
 def _port_or_free(previous: object) -> int:
     """The port a server had before (its clients keep their URL across a restart) if it is
     still free, else a new free one."""
-    if isinstance(previous, int) and 0 < previous < 65536:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            # As both servers bind: connections of the stopped one linger in TIME_WAIT.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", previous))
-            except OSError:
-                return free_port()
-            return previous
+    if isinstance(previous, int) and 0 < previous < 65536 and _bindable(previous, reuse=True):
+        return previous
     return free_port()
+
+
+def _same_port(port: int, what: str, wait: float = 10.0) -> int:
+    """A restart keeps its port, or fails: clients would never find a server that moved."""
+    deadline = time.monotonic() + wait
+    while not _bindable(port, reuse=True):
+        if time.monotonic() > deadline:
+            raise StartupError(f"{what} cannot restart: port {port} is taken by another process")
+        time.sleep(0.1)
+    return port
 
 
 def _is_root() -> bool:
@@ -326,6 +363,14 @@ def restart_postgres(data_dir: Path, *, mode: str = "fast") -> None:
         if not state:
             raise StartupError(f"no PostgreSQL state under {data_dir}")
         base = Path(state["base"])
+        if mode == "immediate":
+            # Stopped first, so that the port is known to be free again before it starts.
+            stop = [Path(state["bin"]) / "pg_ctl", "stop", "-m", mode, "-w", "-t",
+                    str(PG_START_TIMEOUT), "-D", base / "data"]
+            stopped = _run_pg(stop, timeout=PG_START_TIMEOUT + 30)
+            if stopped.returncode:
+                raise StartupError(f"pg_ctl stop failed:\n{stopped.stdout}{stopped.stderr}")
+            _same_port(int(state["port"]), "PostgreSQL")
         opts = postgres_options(int(state["port"]), base / "run",
                                 fast_unsafe=bool(state.get("fast_unsafe", True)))
         restart = [Path(state["bin"]) / "pg_ctl", "restart", "-m", mode, "-w", "-t",
@@ -494,6 +539,9 @@ def restart_redis(data_dir: Path, *, fast_unsafe: bool | None = None) -> str:
         deadline = time.monotonic() + 10
         while _pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+        state = _read_state(data_dir / REDIS_STATE) or {}
+        if isinstance(state.get("port"), int):
+            _same_port(state["port"], "Redis")
         return _ensure_redis(data_dir, fast)
 
 

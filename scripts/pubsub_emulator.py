@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -55,9 +54,9 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    import devstack  # noqa: PLC0415 - a sibling: scripts/ is on sys.path wherever this runs
+
+    return devstack.free_port()
 
 
 @contextlib.contextmanager

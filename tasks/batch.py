@@ -46,11 +46,11 @@ def reconcile_ledger(trigger: str = "nightly") -> dict[str, Any]:
     return {"run_id": plan.run_id, "checks_sent": dispatch_checks(plan.run_id, plan.checks)}
 
 
-# One check scans a whole table; it gets longer than the default limits, but stays under the
-# default visibility timeout (300 s) so Redis does not hand a running check to a second worker
-# (which would only wait on the check's row lock and then skip it). A check that still runs out
-# of time ends failed, and that alerts like a break.
-@fusion_task("batch.reconcile_check", soft_time_limit=240, time_limit=270)
+# One check scans a whole table: it gets CELERY_LONG_TASK_TIME_LIMIT (celeryconfig.LONG_TASKS),
+# which the worker's start-up check keeps, with the retry countdown, under the visibility
+# timeout, so Redis does not hand a running check to a second worker. A check that still runs
+# out of time ends failed, and that alerts like a break.
+@fusion_task("batch.reconcile_check")
 def reconcile_check(run_id: str, check: str) -> dict[str, Any]:
     try:
         with unit_of_work() as session:

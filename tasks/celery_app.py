@@ -130,9 +130,12 @@ def _setup_logging(**_: Any) -> None:
 @signals.worker_init.connect  # type: ignore[untyped-decorator]
 def _refuse_a_short_visibility_timeout(sender: Any = None, **_: Any) -> None:
     conf = (sender.app if sender is not None else celery_app).conf
+    limits = [float(conf.task_time_limit or 0)] + [
+        float(options.get("time_limit") or 0)
+        for options in (conf.task_annotations or {}).values() if isinstance(options, dict)]
     problem = delivery_budget_problem(
         float(conf.broker_transport_options.get("visibility_timeout", 3600)),
-        float(conf.task_time_limit or 0), float(conf.fusion_retry_backoff_max))
+        max(limits), float(conf.fusion_retry_backoff_max))
     if problem is not None:
         # SystemExit, not an exception: Celery logs and ignores those from signal handlers.
         raise SystemExit(f"refusing to start this worker: {problem}")

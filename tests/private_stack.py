@@ -103,7 +103,7 @@ class Api:
     def _up(self) -> bool:
         try:
             return requests.get(self.base + "/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or accepted by a master still booting
             return False
 
     def stop(self) -> None:

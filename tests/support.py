@@ -134,19 +134,30 @@ class Worker(ManagedProcess):
         super().start(timeout)
         return self
 
-def drain(queues: tuple[str, ...] = ("settlement", "risk", "alerts"), timeout: float = 30) -> None:
-    """Wait until the queues are empty and no worker holds a task: every sent task has run."""
+def drain(queues: tuple[str, ...] = ("settlement", "risk", "alerts"), timeout: float = 90) -> None:
+    """Wait until the queues are empty and no worker holds a task: every sent task has run.
+    A timeout names what was still waiting or running (a loaded CI machine is slow, not stuck:
+    the deadline is generous)."""
     import redis  # noqa: PLC0415
 
     from tasks.celery_app import celery_app  # noqa: PLC0415
 
     client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    seen: dict[str, object] = {}
 
     def idle() -> bool:
-        if any(client.llen(q) for q in queues):
+        waiting = {q: n for q in queues if (n := client.llen(q))}
+        seen["waiting"] = waiting
+        if waiting:
             return False
         inspect = celery_app.control.inspect(timeout=1.0)
-        busy = [*(inspect.active() or {}).values(), *(inspect.reserved() or {}).values()]
-        return not any(busy)
+        busy = [(t.get("name"), t.get("id")) for held in (inspect.active(), inspect.reserved())
+                for tasks in (held or {}).values() for t in tasks]
+        seen["busy"] = busy
+        return not busy
 
-    wait_for(idle, timeout=timeout, interval=0.2, what="queues drained")
+    try:
+        wait_for(idle, timeout=timeout, interval=0.2, what="queues drained")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still waiting {seen.get('waiting')}, running or "
+                             f"reserved {seen.get('busy')}") from None

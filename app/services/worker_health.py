@@ -43,6 +43,7 @@ def delivery_budget_problem(visibility_timeout: float, hard_time_limit: float,
     if visibility_timeout > held:
         return None
     return (f"CELERY_VISIBILITY_TIMEOUT ({visibility_timeout:g}s) must be above the hard time "
-            f"limit plus the longest retry countdown (CELERY_TASK_TIME_LIMIT "
-            f"{hard_time_limit:g}s + CELERY_RETRY_BACKOFF_MAX {longest_retry_countdown:g}s = "
-            f"{held:g}s), or Redis delivers running tasks a second time")
+            f"limit plus the longest retry countdown (the longer of CELERY_TASK_TIME_LIMIT and "
+            f"CELERY_LONG_TASK_TIME_LIMIT, {hard_time_limit:g}s, + CELERY_RETRY_BACKOFF_MAX "
+            f"{longest_retry_countdown:g}s = {held:g}s), or Redis delivers running tasks a "
+            "second time")

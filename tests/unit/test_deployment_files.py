@@ -470,7 +470,9 @@ def test_deployed_settings_pass_the_workers_visibility_timeout_check() -> None:
 
     config = config_map()
     assert delivery_budget_problem(
-        float(config["CELERY_VISIBILITY_TIMEOUT"]), float(config["CELERY_TASK_TIME_LIMIT"]),
+        float(config["CELERY_VISIBILITY_TIMEOUT"]),
+        max(float(config["CELERY_TASK_TIME_LIMIT"]), float(config.get(
+            "CELERY_LONG_TASK_TIME_LIMIT", setting_default("CELERY_LONG_TASK_TIME_LIMIT")))),
         float(config.get("CELERY_RETRY_BACKOFF_MAX", setting_default("CELERY_RETRY_BACKOFF_MAX")))
     ) is None
 

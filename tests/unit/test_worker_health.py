@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.services.worker_health import WorkerReport, delivery_budget_problem, worker_problems
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,10 +39,17 @@ def test_the_visibility_timeout_must_outlast_a_retried_task() -> None:
     assert problem is not None and "CELERY_VISIBILITY_TIMEOUT (120s)" in problem
 
 
-def test_a_worker_refuses_to_start_with_a_short_visibility_timeout() -> None:
+@pytest.mark.parametrize(("time_limit", "long_time_limit", "backoff"), [
+    ("60", "60", "60"),
+    # The reconciliation check's own limit counts too, not only the default one.
+    ("30", "95", "10"),
+])
+def test_a_worker_refuses_to_start_with_a_short_visibility_timeout(
+        time_limit: str, long_time_limit: str, backoff: str) -> None:
     env = {**os.environ, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
-           "CELERY_VISIBILITY_TIMEOUT": "100", "CELERY_TASK_TIME_LIMIT": "60",
-           "CELERY_TASK_SOFT_TIME_LIMIT": "50", "CELERY_RETRY_BACKOFF_MAX": "60"}
+           "CELERY_VISIBILITY_TIMEOUT": "100", "CELERY_TASK_TIME_LIMIT": time_limit,
+           "CELERY_TASK_SOFT_TIME_LIMIT": "20", "CELERY_LONG_TASK_TIME_LIMIT": long_time_limit,
+           "CELERY_RETRY_BACKOFF_MAX": backoff}
     done = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", "settlement", "-c", "1",
          "--without-gossip", "--without-mingle"],
