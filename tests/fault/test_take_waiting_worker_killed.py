@@ -38,7 +38,7 @@ def half_written(ids: list[str]) -> dict[str, int]:
             SELECT 'settled_without_transfer', count(*) FROM commands c
              WHERE c.command_id = ANY(:ids) AND c.status = 'settled' AND NOT EXISTS (
                    SELECT 1 FROM ledger_transfers t
-                    WHERE t.transfer_id = c.command_id || ':payment')
+                    WHERE t.transfer_id = c.command_id || :suffix)
             UNION ALL
             SELECT 'terminal_without_event', count(*) FROM commands c
              WHERE c.command_id = ANY(:ids) AND c.status IN ('settled', 'failed')
@@ -48,8 +48,8 @@ def half_written(ids: list[str]) -> dict[str, int]:
             SELECT 'transfer_of_unsettled', count(*) FROM commands c
              WHERE c.command_id = ANY(:ids) AND c.status <> 'settled' AND EXISTS (
                    SELECT 1 FROM ledger_transfers t
-                    WHERE t.transfer_id = c.command_id || ':payment')
-        """), {"ids": ids}).all() if v}
+                    WHERE t.transfer_id = c.command_id || :suffix)
+        """), {"ids": ids, "suffix": ":payment"}).all() if v}
 
 
 def test_killing_a_worker_mid_taken_batch_loses_and_doubles_nothing(
