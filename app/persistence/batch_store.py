@@ -25,7 +25,7 @@ _ACCEPT_MANY = """
                c.account_ref, c.payer, c.payee, c.asset, c.amount, c.counter_asset,
                c.counter_amount, c.deadline, 0, %(batch_id)s
         FROM unnest(CAST(%(ids)s AS text[]), CAST(%(types)s AS text[]),
-                    CAST(%(payloads)s AS jsonb[]), CAST(%(hashes)s AS text[]),
+                    CAST(%(payloads)b AS jsonb[]), CAST(%(hashes)s AS text[]),
                     CAST(%(workflow_ids)s AS text[]), CAST(%(account_refs)s AS text[]),
                     CAST(%(payers)s AS text[]), CAST(%(payees)s AS text[]),
                     CAST(%(assets)s AS text[]), CAST(%(amounts)s AS numeric[]),
@@ -40,7 +40,7 @@ _ACCEPT_MANY = """
         INSERT INTO outbox (id, topic, event_type, aggregate_id, payload, attempts)
         SELECT e.id, %(topic)s, 'command.accepted', e.command_id, e.payload, 0
         FROM unnest(CAST(%(event_ids)s AS text[]), CAST(%(ids)s AS text[]),
-                    CAST(%(events)s AS jsonb[])) AS e(id, command_id, payload)
+                    CAST(%(events)b AS jsonb[])) AS e(id, command_id, payload)
         JOIN stored ON stored.command_id = e.command_id
     )
     SELECT command_id FROM stored

@@ -121,7 +121,7 @@ _RECORD_OUTCOMES = """
     INSERT INTO outbox (id, topic, event_type, aggregate_id, payload, attempts)
     SELECT v.id, %(topic)s, v.event_type, v.aggregate_id, v.payload, 0
     FROM unnest(CAST(%(o_ids)s AS text[]), CAST(%(o_types)s AS text[]),
-                CAST(%(o_aggregates)s AS text[]), CAST(%(o_payloads)s AS jsonb[]))
+                CAST(%(o_aggregates)s AS text[]), CAST(%(o_payloads)b AS jsonb[]))
          AS v(id, event_type, aggregate_id, payload)
 """
 
