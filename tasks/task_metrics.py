@@ -98,6 +98,19 @@ def _flush_now_and_then() -> None:
         flush()
 
 
+def _after_fork_in_child() -> None:
+    # A pool process forked while the parent's flusher held the lock would inherit it held;
+    # what the parent buffered is the parent's to send.
+    global _lock, _flusher_pid  # noqa: PLW0603
+    _lock = threading.Lock()
+    _pending.clear()
+    _deferred.clear()
+    _flusher_pid = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def count(task_name: str | None, state: str) -> None:
     with _lock:
         _pending[task_field(task_name or UNREGISTERED, state)] += 1
