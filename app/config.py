@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     celery_retry_backoff_max: int = Field(default=60, ge=1)
     command_sweep_after_seconds: int = Field(default=60, ge=1)
     command_sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    # Under load a settlement task also settles up to this many other single commands waiting
+    # in `received`, in its unit of work (0: each command only by its own task). Larger takes
+    # amortise more per-task cost but hold their rows and balances longer.
+    settlement_take_waiting: int = Field(default=100, ge=0, le=1000)
     # An inbound message the bridge acked whose consumer has not applied it this long after
     # it was sent (its task lost with a broker that did not persist it) is sent again.
     inbox_resend_after_seconds: int = Field(default=60, ge=1)

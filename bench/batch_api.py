@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.api_latency import create_key
-from bench.common import BenchError, CpuMeter, count_terminal, service_cpu_ms_per_op
+from bench.common import (
+    BenchError,
+    CpuMeter,
+    count_terminal,
+    queue_drained,
+    service_cpu_ms_per_op,
+)
 
 POLL_INTERVAL = 0.05
 BATCH_SIZE = 1000
@@ -83,13 +89,46 @@ def _measure(port: int, key: str, path: str, bodies: list[bytes], count: int,
             break
         time.sleep(POLL_INTERVAL)
     finished = time.perf_counter()
+    # Every task sent has run (those whose commands another task settled skip them): CPU
+    # per command counts that work, and the next run does not wait behind it.
+    while not queue_drained() and time.perf_counter() < started + timeout:
+        time.sleep(POLL_INTERVAL)
+    drained = time.perf_counter()
     cpu = meter.stop()
     done = settled + failed
     return {"count": count, "requests": len(bodies), "settled": settled, "failed": failed,
             "complete": done >= count, "post_s": round(posted - started, 3),
             "elapsed_s": round(finished - started, 3),
-            "per_s": round(done / (finished - started), 1), "cpu": cpu,
+            "drained_s": round(drained - started, 3),
+            "per_s": round(done / (finished - started), 1),
+            "per_s_drained": round(done / (drained - started), 1), "cpu": cpu,
             "service_cpu_ms_per_op": service_cpu_ms_per_op(cpu, done)}
+
+
+def run_single(config: Config, port: int, accounts: list[str], label: str) -> dict[str, Any]:
+    """Single POSTs alone (the worker as configured by the caller, e.g. without taking
+    waiting commands into its units of work)."""
+    rng = random.Random(config.seed)
+    workflow_id = f"bench-{label}-{uuid.uuid4().hex[:8]}"
+    return _measure(port, create_key(), "/v1/settlement/commands",
+                    [json.dumps(_command(n, workflow_id, accounts, rng)).encode()
+                     for n in range(config.single)],
+                    config.single, workflow_id, config.threads, config.timeout)
+
+
+def settlers(workflow_prefix: str) -> dict[str, float]:
+    """How many tasks' units of work settled the commands of the runs whose workflow id
+    starts with `workflow_prefix`, and the mean number of commands each settled."""
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from app.persistence.db import get_engine  # noqa: PLC0415
+
+    sql = text("SELECT count(DISTINCT settled_by), count(*) FROM commands "
+               "WHERE workflow_id LIKE :wf AND status IN ('settled', 'failed')")
+    with get_engine().connect() as conn:
+        tasks, commands = conn.execute(sql, {"wf": f"{workflow_prefix}%"}).one()
+    return {"tasks": int(tasks), "commands": int(commands),
+            "commands_per_task": round(commands / tasks, 2) if tasks else 0.0}
 
 
 def run(config: Config, port: int, accounts: list[str]) -> dict[str, Any]:
@@ -113,5 +152,6 @@ def run(config: Config, port: int, accounts: list[str]) -> dict[str, Any]:
                        [json.dumps({"commands": commands[i:i + BATCH_SIZE]}).encode()
                         for i in range(0, len(commands), BATCH_SIZE)],
                        config.batched, batch_wf, 2, config.timeout)
+    single["settlers"] = settlers(single_wf)
     ratio = round(batched["per_s"] / single["per_s"], 2) if single["per_s"] else None
     return {"single": single, "batched": batched, "batch_to_single_ratio": ratio}

@@ -433,7 +433,11 @@ class Child:
 
     name = "child"
     label = "child"  # in CPU accounting
-    start_timeout = 60.0
+    # Readiness is progress-based: the wait goes on while the child's log grows or its process
+    # tree uses CPU (a start behind a backlog, on a busy machine), and gives up only after
+    # `stall_timeout` seconds without either, or after `start_timeout` in all.
+    stall_timeout = 60.0
+    start_timeout = 600.0
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
@@ -453,11 +457,32 @@ class Child:
             self.process = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         OWN_ROOTS[self.process.pid] = self.label  # CPU accounting
-        wait_for(self._ready, timeout=self.start_timeout, interval=0.2, what=f"{self.name} ready")
+        self.wait_ready()
 
-    def _ready(self) -> bool:
-        self.check_alive()
-        return self.ready()
+    def wait_ready(self) -> None:
+        started = last_progress = time.monotonic()
+        seen = self._progress()
+        while True:
+            self.check_alive()
+            if self.ready():
+                return
+            now, progress = time.monotonic(), self._progress()
+            if progress != seen:
+                seen, last_progress = progress, now
+            if now - last_progress > self.stall_timeout or now - started > self.start_timeout:
+                raise BenchError(
+                    f"{self.name} not ready after {now - started:.0f} s ({now - last_progress:.0f}"
+                    f" s without progress); see {self.log_path}\n{self.tail()}")
+            time.sleep(0.2)
+
+    def _progress(self) -> tuple[int, int]:
+        """(log size, CPU jiffies of the child's process tree): either moving means it is
+        still starting, not stuck."""
+        try:
+            size = self.log_path.stat().st_size
+        except OSError:
+            size = 0
+        return size, _own_ticks().get(self.label, 0)
 
     def check_alive(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -492,10 +517,11 @@ class Worker(Child):
     name = "celery worker"
     label = "worker"
 
-    def __init__(self, log_path: Path, *, concurrency: int = 2, queues: str = "settlement"
-                 ) -> None:
+    def __init__(self, log_path: Path, *, concurrency: int = 2, queues: str = "settlement",
+                 env: dict[str, str] | None = None) -> None:
         super().__init__(log_path)
         self.concurrency, self.queues = concurrency, queues
+        self.extra_env = dict(env or {})
         self.node = f"bench-{uuid.uuid4().hex[:6]}"
         self.marker = f"{self.node}@"
 
@@ -503,6 +529,9 @@ class Worker(Child):
         return [PYTHON, "-m", "celery", "-A", "tasks", "worker", "-Q", self.queues,
                 "-c", str(self.concurrency), "-P", "prefork", "-n", f"{self.node}@%h",
                 "--without-gossip", "--without-mingle", "-l", "WARNING"]
+
+    def start(self, env: dict[str, str]) -> None:
+        super().start({**env, **self.extra_env})
 
     def ready(self) -> bool:
         from tasks.celery_app import celery_app  # noqa: PLC0415
@@ -634,6 +663,23 @@ def ledger_check() -> dict[str, Any]:
                    and found["terminal_events"]
                    == found["commands_settled"] + found["commands_failed"])
     return found
+
+
+def queue_drained(queue: str = "settlement") -> bool:
+    """Nothing waits on the queue (any of its priority lists) and nothing is delivered but
+    unacknowledged: every task sent has run. A command settled by another task's unit of
+    work still has its own task to run (and skip), and that work counts too."""
+    import redis  # noqa: PLC0415
+
+    from app.config import get_settings  # noqa: PLC0415
+
+    client = redis.Redis.from_url(get_settings().celery_broker_url)
+    try:
+        lists = [k for k in client.scan_iter(match=f"{queue}*", count=1000)
+                 if client.type(k) == b"list"]
+        return not any(client.llen(k) for k in lists) and not client.hlen("unacked")
+    finally:
+        client.close()
 
 
 def count_terminal(where: str, params: dict[str, Any]) -> tuple[int, int, int]:

@@ -77,6 +77,14 @@ def _wait_until(predicate: object, timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
+def _env(where: Path) -> dict[str, str]:
+    # Celery prefers CELERY_BROKER_URL from the environment (set for the project's processes
+    # by bench/run.py) to the broker the app names: the yardstick must use its own.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
+    return {**env, "PYTHONPATH": str(where)}
+
+
 def _module_dir(source: str, name: str) -> Path:
     where = Path(tempfile.mkdtemp(prefix="fusion-drain-"))
     (where / f"{name}.py").write_text(source)
@@ -88,7 +96,7 @@ def stock_celery_drain(broker: str, tasks: int, concurrency: int = 2,
     queue = f"stock-noop-{os.getpid()}"
     where = _module_dir(STOCK_CELERY_APP.format(broker=broker, queue=queue), "stock_app")
     client = redis.Redis.from_url(broker)
-    env = {**os.environ, "PYTHONPATH": str(where)}
+    env = _env(where)
     sender = subprocess.run(
         [sys.executable, "-c", "import stock_app\n"
          "with stock_app.app.producer_or_acquire() as p:\n"
@@ -123,7 +131,7 @@ def dramatiq_drain(broker: str, tasks: int, processes: int = 2, timeout: float =
     where = _module_dir(DRAMATIQ_APP.format(broker=broker, namespace=namespace, queue=queue),
                         "dramatiq_app")
     client = redis.Redis.from_url(broker)
-    env = {**os.environ, "PYTHONPATH": str(where)}
+    env = _env(where)
     subprocess.run(
         [sys.executable, "-c", "import dramatiq_app\n"
          f"for i in range({tasks}): dramatiq_app.noop.send(i)"],

@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 from bench import (  # noqa: E402
     api_latency,
     batch_api,
+    command_latency,
     compliance_screening,
     diagnostics,
     reference_drains,
@@ -71,8 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds of load")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool size")
-    parser.add_argument("--skip", choices=["throughput", "batch", "references", "api",
-                                           "diagnostics", "screening"],
+    parser.add_argument("--skip", choices=["throughput", "batch", "latency", "references",
+                                           "api", "diagnostics", "screening"],
                         action="append",
                         default=[], help="leave out a part (repeatable)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
@@ -99,7 +100,9 @@ def print_throughput(tp: dict[str, Any]) -> None:
     print(f"\n== Settlement throughput (worker -Q settlement -c {tp['concurrency']} -P prefork) ==")
     print(f"  settlement: {s['count']} COLLATERAL_TRANSFER in {s['elapsed_s']:.2f} s "
           f"= {s['per_s']:.1f} commands/s  (enqueue took {s['enqueue_s']:.2f} s; "
-          f"settled {s['settled']}, failed {s['failed']})")
+          f"settled {s['settled']}, failed {s['failed']}; every task run, those finding "
+          f"their command settled by another's unit of work included, after "
+          f"{s['drained_s']:.2f} s = {s['per_s_drained']:.1f}/s)")
     if s["failure_reasons"]:
         print(f"    failure reasons: {s['failure_reasons']}")
     print(f"  no-op:      {n['count']} maintenance.noop in {n['elapsed_s']:.2f} s "
@@ -134,10 +137,29 @@ def print_batch_api(result: dict[str, Any]) -> None:
         r = result[key]
         print(f"  {label:<38} {r['count']} commands in {r['requests']} requests: "
               f"{r['elapsed_s']:.2f} s = {r['per_s']:.1f} settled/s (posting took "
-              f"{r['post_s']:.2f} s; settled {r['settled']}, failed {r['failed']})")
+              f"{r['post_s']:.2f} s; settled {r['settled']}, failed {r['failed']}; "
+              f"every task run after {r['drained_s']:.2f} s)")
         print(f"    CPU per settled command {describe_service_cpu(r['service_cpu_ms_per_op'])}")
         print(f"    {describe_cpu(r['cpu'])}")
     print(f"  batch API / single POSTs: {result['batch_to_single_ratio']}")
+    taking, alone = result["single"], result.get("single_alone")
+    print(f"  single POSTs: {taking['settlers']['tasks']} tasks' units of work settled "
+          f"{taking['settlers']['commands']} commands ({taking['settlers']['commands_per_task']}"
+          " a task: each task takes up to SETTLEMENT_TAKE_WAITING waiting commands)")
+    if alone:
+        print(f"  single POSTs, tasks not taking waiting commands (SETTLEMENT_TAKE_WAITING=0): "
+              f"{alone['count']} in {alone['elapsed_s']:.2f} s = {alone['per_s']:.1f} settled/s "
+              f"(settled {alone['settled']}, failed {alone['failed']}; every task run after "
+              f"{alone['drained_s']:.2f} s)")
+        print(f"    CPU per settled command {describe_service_cpu(alone['service_cpu_ms_per_op'])}")
+        print(f"    {describe_cpu(alone['cpu'])}")
+        if alone["per_s"]:
+            cpu_ratio = ""
+            a, t = alone["service_cpu_ms_per_op"], taking["service_cpu_ms_per_op"]
+            if a and t and t["total"]:
+                cpu_ratio = f"; CPU per command without / with: {a['total'] / t['total']:.2f}"
+            print(f"  single POSTs, taking / not taking waiting commands: "
+                  f"{taking['per_s'] / alone['per_s']:.2f}x settled/s{cpu_ratio}")
 
 
 def print_references(refs: dict[str, Any], results: dict[str, Any]) -> None:
@@ -227,9 +249,9 @@ def bench(args: argparse.Namespace, stack: Stack, results: dict[str, Any]) -> No
     results["services"] = {"private": stack.started_private,
                            "broker": env["CELERY_BROKER_URL"].split("@")[-1]}
     stage(f"database ready ({env['DATABASE_URL'].rsplit('/', 1)[-1]}); starting worker")
-    def start_worker() -> Child:
+    def start_worker(env: dict[str, str] | None = None) -> Child:
         return stack.spawn(Worker(BENCH_DIR / "logs" / "worker.log",
-                                  concurrency=args.concurrency))
+                                  concurrency=args.concurrency, env=env))
 
     worker = start_worker()
 
@@ -249,7 +271,7 @@ def bench(args: argparse.Namespace, stack: Stack, results: dict[str, Any]) -> No
         print_checks("after throughput", checks["after_throughput"])
 
     port = 0
-    if "batch" not in args.skip or "api" not in args.skip:
+    if {"batch", "latency", "api"} - set(args.skip):
         port = free_port()
         stage(f"starting gunicorn on 127.0.0.1:{port}")
         stack.spawn(Gunicorn(BENCH_DIR / "logs" / "gunicorn.log", port))
@@ -257,9 +279,23 @@ def bench(args: argparse.Namespace, stack: Stack, results: dict[str, Any]) -> No
     if "batch" not in args.skip:
         stage("batch API against single POSTs, settled commands/s")
         results["batch_api"] = batch_api.run(batch_api.Config(), port, accounts)
+        stage("single POSTs again, the worker's tasks not taking waiting commands")
+        worker.stop()
+        worker = start_worker({"SETTLEMENT_TAKE_WAITING": "0"})
+        results["batch_api"]["single_alone"] = batch_api.run_single(
+            batch_api.Config(), port, accounts, "single-alone")
+        worker.stop()
+        worker = start_worker()
         print_batch_api(results["batch_api"])
         checks["after_batch_api"] = ledger_check()
         print_checks("after the batch API", checks["after_batch_api"])
+
+    if "latency" not in args.skip:
+        latency = command_latency.Config()
+        stage(f"single POST -> terminal, open loop at {latency.rate:.0f}/s")
+        results["command_latency"] = command_latency.run(latency, port, accounts,
+                                                         f"{int(time.time())}")
+        print(command_latency.describe(results["command_latency"]))
 
     if "references" not in args.skip:
         stage("yardsticks: stock Celery and Dramatiq no-op drains on the same Redis")
@@ -350,8 +386,17 @@ def main(argv: list[str] | None = None) -> int:
                                and tp["settlement"]["exactly_once"]))
         # The escrow backlog is bounded by a timeout; an unfinished drain is reported, not failed.
         screened = results.get("screening")
+        latency, refs = results.get("command_latency"), results.get("references")
+        batched = results.get("batch_api", {}).get("batched", {}).get("per_s")
         targets = {"ratio": None if not tp else tp["ratio"] >= TARGET_RATIO,
                    "p99": None if not api else api["p99_ok"],
+                   "command_p99": None if not latency else latency["p99_ok"],
+                   "noop_vs_stock": None if not (tp and refs) else
+                   tp["noop"]["per_s"] >= 0.85 * refs["stock_celery_noop_per_s"],
+                   "batch_vs_stock": None if not (batched and refs) else
+                   batched >= 3 * refs["stock_celery_noop_per_s"],
+                   "batch_vs_dramatiq": None if not (batched and refs) else
+                   batched >= refs["dramatiq_noop_per_s"],
                    "screening": None if not screened else screened["targets_met"]}
         results["summary"] = {"checks_ok": checks_ok, "complete": complete, "targets": targets}
         summary = (f"\nsummary: integrity {'OK' if checks_ok else 'FAILED'}, runs complete "

@@ -1,9 +1,10 @@
 """Fleet hooks: a publish timestamp on every message, delivery counting and quarantine of tasks
 that keep killing their worker, and per-queue completion counters for `fusion-prime fleet`.
 
-Cost per task: one Redis round trip when it starts (count the delivery); when it ends, clearing
-the count and bumping the counters ride in tasks.task_metrics' pipeline. Redis trouble never
-fails a task: the hooks log it and the task runs uncounted.
+Cost per task: one Redis round trip when it starts (count the delivery), which also carries
+what tasks.task_metrics buffered (state counts, and clearing the previous tasks' delivery counts
+and bumping their completion counters, queued when they ended). Redis trouble never fails a
+task: the hooks log it and the task runs uncounted.
 """
 
 from __future__ import annotations
@@ -78,10 +79,13 @@ def begin(task: Task) -> Delivery | None:
     if client is not None:
         try:
             pipe = client.pipeline(transaction=False)
+            # First, so that clearing an earlier delivery's count of this task id (a re-send
+            # that ran here before) cannot clear this one's.
+            task_metrics.drain_into(pipe)
             pipe.incr(key)
             pipe.expire(key, fleet.DELIVERY_TTL_SECONDS)
             pipe.exists(fleet.quarantine_key(request.id))
-            counted_so_far, _, marked = pipe.execute()
+            *_, counted_so_far, _, marked = pipe.execute()
             count, quarantined = int(counted_so_far), bool(marked)
         except redis.RedisError as exc:
             log.warning("fleet.delivery_count_failed", error=type(exc).__name__)
@@ -100,16 +104,10 @@ def end(delivery: Delivery | None) -> None:
         if delivery.queue:
             fleet.record_completion(pipe, delivery.queue, busy, finished)
 
-    # Sent with the task's metrics when it ends (one round trip for both); if the process dies
-    # before that, the delivery count stays, which only counts this delivery as unfinished.
-    if task_metrics.at_task_end(write):
-        return
-    try:
-        pipe = client.pipeline(transaction=False)
-        write(pipe)
-        pipe.execute()
-    except redis.RedisError as exc:
-        log.warning("fleet.completion_count_failed", error=type(exc).__name__)
+    # Sent with the next task's start or the metrics flush (no round trip of its own); if the
+    # process dies before that, the delivery count stays, which only counts this delivery as
+    # unfinished.
+    task_metrics.deferred(write)
 
 
 def quarantine(task: Task, delivery: Delivery, args: tuple[Any, ...],

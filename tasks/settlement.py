@@ -44,15 +44,19 @@ def refund_escrow(command_id: str) -> dict[str, Any]:
         return escrows.refund_escrow(session, command_id, _now(), grace).as_dict()
 
 
-@fusion_task("settlement.process_command")
-def process_command(command_id: str) -> dict[str, Any]:
-    return settle_command(command_id, _now(), get_settings()).as_dict()
+@fusion_task("settlement.process_command", bind=True)
+def process_command(task: Task, command_id: str) -> dict[str, Any]:
+    return settle_command(command_id, _now(), get_settings(), task.request.id).as_dict()
 
 
-def settle_command(command_id: str, now: datetime, settings: Settings) -> Outcome:
-    """The settlement task's work, in one unit of work: a batch of one."""
+def settle_command(command_id: str, now: datetime, settings: Settings,
+                   task_id: str | None = None) -> Outcome:
+    """The settlement task's work, in one unit of work: its command, and other single
+    commands waiting (settings.settlement_take_waiting); each names this task as settled_by."""
     with unit_of_work() as session:
-        return settlement.process_command(session, command_id, now, settings)
+        return settlement.process_command(session, command_id, now, settings,
+                                          task_id or command_id,
+                                          take_waiting=settings.settlement_take_waiting)
 
 
 @fusion_task("settlement.settle_batch", bind=True)

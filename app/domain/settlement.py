@@ -120,7 +120,8 @@ class Verdict(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What one command of a batch becomes. `moved` is empty unless it settled; `event_type`
-    names its outcome event (none for a hold or a skip)."""
+    names its outcome event (none for a hold or a skip); `entered` is each status the command
+    walks into and when (none for a hold or a skip), for its record's timestamps."""
 
     terms: SettlementTerms
     verdict: Verdict
@@ -130,6 +131,16 @@ class Decision:
     moved: tuple[Leg, ...] = ()
     event_type: str | None = None
     shown_on_escrow: bool = False
+    entered: tuple[tuple[CommandStatus, datetime], ...] = ()
+
+    @property
+    def terminal(self) -> bool:
+        """It settles or fails the command here (its record then names who decided it)."""
+        return self.verdict in (Verdict.SETTLED, Verdict.FAILED)
+
+    def entered_at(self, status: CommandStatus) -> datetime | None:
+        """When this decision moves the command into `status` (None if it does not)."""
+        return next((at for s, at in self.entered if s is status), None)
 
 
 _WALK = (CommandStatus.VALIDATED, CommandStatus.SETTLING, CommandStatus.SETTLED)
@@ -180,11 +191,15 @@ def decide(terms: SettlementTerms, balances: Mapping[BalanceKey, rules.BalanceSt
         apply_legs(balances, moved)
     except DomainError as cause:
         refused = refusal(current, cause)
-        verdict = Verdict.HELD if refused.event_type is None else Verdict.FAILED
-        return Decision(terms, verdict, refused.status, refused.reason, refused.detail,
-                        event_type=refused.event_type, shown_on_escrow=refused.shown_on_escrow)
-    status = current
+        if refused.event_type is None:
+            return Decision(terms, Verdict.HELD, refused.status, refused.reason, refused.detail,
+                            shown_on_escrow=refused.shown_on_escrow)
+        return Decision(terms, Verdict.FAILED, refused.status, refused.reason, refused.detail,
+                        event_type=refused.event_type, shown_on_escrow=refused.shown_on_escrow,
+                        entered=((refused.status, now),))
+    status, entered = current, []
     for step in _WALK:
         status = advance(status, step)
+        entered.append((status, now))
     return Decision(terms, Verdict.SETTLED, status, moved=tuple(moved),
-                    event_type="command.settled")
+                    event_type="command.settled", entered=tuple(entered))

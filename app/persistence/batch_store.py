@@ -20,12 +20,12 @@ _ACCEPT_MANY = """
     WITH stored AS (
         INSERT INTO commands (command_id, type, status, payload, request_hash, workflow_id,
                               account_ref, payer, payee, asset, amount, counter_asset,
-                              counter_amount, deadline, enqueue_count)
+                              counter_amount, deadline, enqueue_count, batch_id)
         SELECT c.command_id, c.type, %(status)s, c.payload, c.request_hash, c.workflow_id,
                c.account_ref, c.payer, c.payee, c.asset, c.amount, c.counter_asset,
-               c.counter_amount, c.deadline, 0
+               c.counter_amount, c.deadline, 0, %(batch_id)s
         FROM unnest(CAST(%(ids)s AS text[]), CAST(%(types)s AS text[]),
-                    CAST(%(payloads)s AS jsonb[]), CAST(%(hashes)s AS text[]),
+                    CAST(%(payloads)b AS jsonb[]), CAST(%(hashes)s AS text[]),
                     CAST(%(workflow_ids)s AS text[]), CAST(%(account_refs)s AS text[]),
                     CAST(%(payers)s AS text[]), CAST(%(payees)s AS text[]),
                     CAST(%(assets)s AS text[]), CAST(%(amounts)s AS numeric[]),
@@ -40,7 +40,7 @@ _ACCEPT_MANY = """
         INSERT INTO outbox (id, topic, event_type, aggregate_id, payload, attempts)
         SELECT e.id, %(topic)s, 'command.accepted', e.command_id, e.payload, 0
         FROM unnest(CAST(%(event_ids)s AS text[]), CAST(%(ids)s AS text[]),
-                    CAST(%(events)s AS jsonb[])) AS e(id, command_id, payload)
+                    CAST(%(events)b AS jsonb[])) AS e(id, command_id, payload)
         JOIN stored ON stored.command_id = e.command_id
     )
     SELECT command_id FROM stored
@@ -101,12 +101,13 @@ class CommandRow:
 
 
 def accept_many(conn: Connection, rows: Sequence[CommandRow], *, status: str,
-                topic: str) -> set[str]:
-    """Store the commands not known yet (ids distinct) in `status`, each with its event;
-    returns the ids stored now."""
+                topic: str, batch_id: str) -> set[str]:
+    """Store the commands not known yet (ids distinct) in `status`, each with its event and
+    the batch submitting them; returns the ids stored now."""
     column: dict[str, list[Any]] = {c: [r.columns.get(c) for r in rows] for c in _COLUMNS}
     stored = run(conn, _ACCEPT_MANY, {
-        "status": status, "topic": topic, "ids": [r.command_id for r in rows],
+        "status": status, "topic": topic, "batch_id": batch_id,
+        "ids": [r.command_id for r in rows],
         "types": [r.type for r in rows], "payloads": [json.dumps(r.payload) for r in rows],
         "hashes": [r.request_hash for r in rows],
         "workflow_ids": column["workflow_id"], "account_refs": column["account_ref"],

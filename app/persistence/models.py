@@ -146,6 +146,10 @@ class Command(Base):
         Index("ix_commands_received", "last_enqueued_at",
               postgresql_where=text("status = 'received'")),
         Index("ix_commands_escrow", "escrow_id"),
+        # What a settlement task may take into its unit of work (alembic 0013).
+        Index("ix_commands_waiting", "received_at", "command_id",
+              postgresql_where=text("status = 'received' AND reason IS NULL "
+                                    "AND batch_id IS NULL AND enqueue_count = 0")),
     )
 
     command_id: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -174,6 +178,9 @@ class Command(Base):
     failed_at: Mapped[datetime | None]
     # The batch (or the task, for a single command) whose unit of work made it terminal.
     settled_by: Mapped[str | None] = mapped_column(String(200))
+    # The batch that submitted it (POST /v1/settlement/command-batches); none when it was
+    # submitted on its own, and then another settlement task may take it into its unit of work.
+    batch_id: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=utcnow)
 
 

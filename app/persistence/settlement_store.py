@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from app.domain.commands import CommandType
+from app.domain.commands import CommandStatus, CommandType
 from app.domain.ledger import Balance, BalanceState, TransferStatus
 from app.domain.settlement import BalanceKey, Decision, SettlementTerms, Verdict
 from app.persistence.db import Statement, run_together
@@ -34,6 +34,23 @@ _LOCK_COMMANDS = """
     FROM commands WHERE command_id = ANY(CAST(%(command_ids)s AS text[]))
     ORDER BY command_id
     FOR UPDATE
+"""
+
+# Single submissions waiting in `received` (alembic 0013: ix_commands_waiting holds exactly
+# these rows, in this order), taken into the caller's unit of work. SKIP LOCKED: a command
+# another unit of work holds (its own task running, or another task's take) is left to it,
+# and this never waits, so taking commands adds no lock order to keep.
+_TAKE_WAITING = """
+    SELECT command_id, type, status, reason, payer, payee, asset, amount, counter_asset,
+           counter_amount, deadline, workflow_id, escrow_id
+    FROM commands
+    WHERE status = 'received' AND reason IS NULL AND batch_id IS NULL AND enqueue_count = 0
+      AND type = ANY(CAST(%(types)s AS text[]))
+      AND command_id <> ALL(CAST(%(own)s AS text[]))
+      AND received_at <= %(now)s
+    ORDER BY received_at, command_id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
 """
 
 _LOCK_BALANCES = """
@@ -80,16 +97,20 @@ _RECORD_OUTCOMES = """
     ), command AS (
         UPDATE commands AS c
         SET status = v.status, reason = v.reason, reason_detail = v.detail,
-            validated_at = CASE WHEN v.verdict = 'settled' THEN %(now)s ELSE c.validated_at END,
-            settling_at = CASE WHEN v.verdict = 'settled' THEN %(now)s ELSE c.settling_at END,
-            settled_at = CASE WHEN v.verdict = 'settled' THEN %(now)s ELSE c.settled_at END,
-            failed_at = CASE WHEN v.verdict = 'failed' THEN %(now)s ELSE c.failed_at END,
-            settled_by = CASE WHEN v.verdict = 'held' THEN c.settled_by
-                              ELSE %(settled_by)s END,
+            validated_at = coalesce(v.validated_at, c.validated_at),
+            settling_at = coalesce(v.settling_at, c.settling_at),
+            settled_at = coalesce(v.settled_at, c.settled_at),
+            failed_at = coalesce(v.failed_at, c.failed_at),
+            settled_by = coalesce(v.settled_by, c.settled_by),
             updated_at = %(now)s
-        FROM unnest(CAST(%(c_ids)s AS text[]), CAST(%(c_verdicts)s AS text[]),
-                    CAST(%(c_statuses)s AS text[]), CAST(%(c_reasons)s AS text[]),
-                    CAST(%(c_details)s AS text[])) AS v(command_id, verdict, status, reason, detail)
+        FROM unnest(CAST(%(c_ids)s AS text[]), CAST(%(c_statuses)s AS text[]),
+                    CAST(%(c_reasons)s AS text[]), CAST(%(c_details)s AS text[]),
+                    CAST(%(c_validated_at)s AS timestamptz[]),
+                    CAST(%(c_settling_at)s AS timestamptz[]),
+                    CAST(%(c_settled_at)s AS timestamptz[]),
+                    CAST(%(c_failed_at)s AS timestamptz[]), CAST(%(c_settled_by)s AS text[]))
+             AS v(command_id, status, reason, detail, validated_at, settling_at, settled_at,
+                  failed_at, settled_by)
         WHERE c.command_id = v.command_id
     ), escrow AS (
         UPDATE escrows AS e SET hold_reason = v.hold_reason, updated_at = %(now)s
@@ -100,15 +121,30 @@ _RECORD_OUTCOMES = """
     INSERT INTO outbox (id, topic, event_type, aggregate_id, payload, attempts)
     SELECT v.id, %(topic)s, v.event_type, v.aggregate_id, v.payload, 0
     FROM unnest(CAST(%(o_ids)s AS text[]), CAST(%(o_types)s AS text[]),
-                CAST(%(o_aggregates)s AS text[]), CAST(%(o_payloads)s AS jsonb[]))
+                CAST(%(o_aggregates)s AS text[]), CAST(%(o_payloads)b AS jsonb[]))
          AS v(id, event_type, aggregate_id, payload)
 """
 
 
 
+# The statuses whose entry the commands table stamps, each in its `<status>_at` column.
+_STAMPED = (CommandStatus.VALIDATED, CommandStatus.SETTLING, CommandStatus.SETTLED,
+            CommandStatus.FAILED)
+
+
 def lock_commands(command_ids: Sequence[str]) -> Statement:
     """Lock the commands' rows in sorted order; its rows are read by terms_from."""
     return _LOCK_COMMANDS, {"command_ids": list(command_ids)}
+
+
+def take_waiting(own: Sequence[str], types: Iterable[str], limit: int,
+                 received_by: datetime) -> Statement:
+    """Lock up to `limit` other commands of `types` submitted on their own and still waiting
+    (not held, never re-sent), oldest first, skipping any another unit of work holds; sent
+    after the lock of `own`, its rows are read by terms_from, in the order taken. Only those
+    received by `received_by` (the batch's clock), so none is settled before it arrived."""
+    return _TAKE_WAITING, {"own": list(own), "types": sorted(types), "limit": limit,
+                           "now": received_by}
 
 
 def terms_from(rows: Iterable[Any]) -> dict[str, SettlementTerms]:
@@ -154,7 +190,7 @@ def record_outcomes(conn: Connection, *, now: datetime, settled_by: str,
     changed = list(balances.values())
     moved = [leg for d in written for leg in d.moved]
     run(conn, _RECORD_OUTCOMES, {
-        "now": now, "settled_by": settled_by, "posted": TransferStatus.POSTED.value,
+        "now": now, "posted": TransferStatus.POSTED.value,
         "topic": topic,
         "b_accounts": [b.account_id for b in changed], "b_assets": [b.asset for b in changed],
         "b_debits": [b.debits_posted for b in changed],
@@ -165,10 +201,13 @@ def record_outcomes(conn: Connection, *, now: datetime, settled_by: str,
         "t_assets": [leg.asset for leg in moved],
         "t_amounts": [leg.amount for leg in moved],
         "c_ids": [d.terms.command_id for d in written],
-        "c_verdicts": [d.verdict.value for d in written],
         "c_statuses": [d.status.value for d in written],
         "c_reasons": [d.reason for d in written],
         "c_details": [d.detail for d in written],
+        # Each status's timestamp is the decision's; a status it does not enter keeps its own.
+        **{f"c_{status.value}_at": [d.entered_at(status) for d in written]
+           for status in _STAMPED},
+        "c_settled_by": [settled_by if d.terminal else None for d in written],
         "e_ids": list(escrow_reasons), "e_reasons": list(escrow_reasons.values()),
         "o_ids": [e[0] for e in events], "o_types": [e[1] for e in events],
         "o_aggregates": [e[2] for e in events],

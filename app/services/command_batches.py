@@ -57,15 +57,16 @@ def submit_batch(session: Session, decimals: Mapping[str, int],
             continue
         positions.append((position, command))
     conn = session.connection()
+    batch_id = new_id()
     created = batch_store.accept_many(conn, [_row(c) for c in first.values()],
                                       status=CommandStatus.RECEIVED.value,
-                                      topic=SETTLEMENT_RESULTS) if first else set()
+                                      topic=SETTLEMENT_RESULTS,
+                                      batch_id=batch_id) if first else set()
     known = batch_store.fingerprints(conn, [i for i in first if i not in created])
     for position, command in positions:
         if command.command_id in known and known[command.command_id] != command.fingerprint():
             refused[position] = _reused(command.command_id)
     accepted = [(p, c.command_id) for p, c in positions if p not in refused]
-    batch_id = new_id()
     batch_store.record_batch(conn, batch_id=batch_id, item_count=item_count,
                              rejected=item_count - len(accepted), accepted=accepted)
     return Submission(batch_id, refused, dict(accepted),

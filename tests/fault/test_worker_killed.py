@@ -73,7 +73,10 @@ def test_killing_a_worker_mid_run_loses_and_doubles_nothing(
                 type="COLLATERAL_TRANSFER", workflow_id="fault", account_ref="fault",
                 payer=payer, payee=payee, asset="USD",
                 amount=f"{rng.randint(1, 3000) / 100:.2f}", deadline=in_an_hour()).command_id)
-    first = Worker(service_env, tmp_path / "first.log", queues=QUEUE).start()
+    # One command per task, so the kill lands mid-run (a task taking waiting commands settles
+    # these 500 in a few units of work; test_take_waiting_worker_killed.py kills those).
+    env = {**service_env, "SETTLEMENT_TAKE_WAITING": "0"}
+    first = Worker(env, tmp_path / "first.log", queues=QUEUE).start()
     for command_id in ids:
         celery_app.send_task("settlement.process_command", kwargs={"command_id": command_id},
                              task_id=command_id, queue=QUEUE)
@@ -83,7 +86,7 @@ def test_killing_a_worker_mid_run_loses_and_doubles_nothing(
     done_at_kill = _terminal(ids)
     assert done_at_kill < COMMANDS, "the worker finished before it could be killed"
 
-    second = Worker(service_env, tmp_path / "second.log", queues=QUEUE).start()
+    second = Worker(env, tmp_path / "second.log", queues=QUEUE).start()
     sweeps = Sweeps()
     try:
         # The killed worker's reserved messages come back after the visibility timeout. One

@@ -3,18 +3,22 @@ decided before anything would be written (both legs of a DVP or neither)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from app.domain.commands import CommandType
+from app.domain.commands import CommandStatus, CommandType
+from app.domain.compliance.gate import GateCode, GateDecision, GateReason, GateStatus
 from app.domain.errors import InsufficientFunds, InvalidInput
 from app.domain.ledger import Balance
 from app.domain.settlement import (
     Leg,
     SettlementTerms,
+    Verdict,
     apply_legs,
     balance_keys,
+    decide,
     legs,
     parties_to_screen,
 )
@@ -109,3 +113,29 @@ def test_the_bank_account_may_go_negative_a_customer_may_not() -> None:
     with pytest.raises(InsufficientFunds):
         apply_legs({("carol", "USD"): Balance("carol", "USD"),
                     ("bob", "USD"): Balance("bob", "USD")}, legs(transfer, bank))
+
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def test_the_decision_stamps_each_status_the_command_enters() -> None:
+    clear = {"alice": GateDecision("alice"), "bob": GateDecision("bob")}
+    settled = decide(terms(CommandType.COLLATERAL_TRANSFER),
+                     balances(alice__USD=("50", "0"), bob__USD=("0", "0")), clear, NOW, bank)
+    assert settled.verdict is Verdict.SETTLED and settled.terminal
+    assert [settled.entered_at(s) for s in CommandStatus] == [None, NOW, NOW, NOW, None]
+
+    failed = decide(terms(CommandType.COLLATERAL_TRANSFER),
+                    balances(alice__USD=("5", "0"), bob__USD=("0", "0")), clear, NOW, bank)
+    assert failed.verdict is Verdict.FAILED and failed.terminal
+    assert failed.entered == ((CommandStatus.FAILED, NOW),)
+
+    review = GateReason(GateCode.KYC_NOT_APPROVED, GateStatus.REVIEW, "no KYC")
+    held = decide(terms(CommandType.COLLATERAL_TRANSFER),
+                  balances(alice__USD=("50", "0"), bob__USD=("0", "0")),
+                  {**clear, "bob": GateDecision("bob", (review,))}, NOW, bank)
+    assert held.verdict is Verdict.HELD and not held.terminal and held.entered == ()
+
+    skipped = decide(terms(CommandType.COLLATERAL_TRANSFER, status="settled"), {}, clear, NOW,
+                     bank)
+    assert skipped.verdict is Verdict.SKIPPED and not skipped.terminal and skipped.entered == ()
