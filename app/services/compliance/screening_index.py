@@ -33,6 +33,7 @@ from app.domain.compliance.attributes import EntryFacts
 from app.domain.compliance.matching import NameScore, name_score
 from app.domain.compliance.names import (
     NormalisedName,
+    counts_when_paired,
     deletions,
     is_noise,
     name_group,
@@ -92,6 +93,7 @@ class _Slot:
     ids: tuple[int, ...]
     lengths: tuple[int, ...]
     surname: frozenset[int]
+    optional_from: int  # ids from here on are the name's optional tokens
 
 
 def _joined(name: NormalisedName) -> list[tuple[NormalisedName, int]]:
@@ -105,11 +107,13 @@ def _joined(name: NormalisedName) -> list[tuple[NormalisedName, int]]:
         joined = (*found[:i], found[i] + found[i + 1], *found[i + 2:])
         surname = frozenset(p if p <= i else p - 1 for p in name.surname)
         variants.append((NormalisedName(joined, tuple(transliterated(t) for t in joined),
-                                        surname if len(surname) < len(joined) else frozenset()),
+                                        surname if len(surname) < len(joined) else frozenset(),
+                                        name.optional),
                          i))
     if len(found) > 2:  # every word run together ("LockBitSupp")
         whole = "".join(found)
-        variants.append((NormalisedName((whole,), (transliterated(whole),)), 0))
+        variants.append((NormalisedName((whole,), (transliterated(whole),),
+                                        optional=name.optional), 0))
     return variants
 
 
@@ -135,6 +139,8 @@ class ScreeningIndex:
         self._consonants: list[str] = []
         self._short_consonants: dict[str, list[int]] = defaultdict(list)
         self._groups: dict[str, list[int]] = defaultdict(list)
+        self._counts_paired: dict[int, bool] = {}
+        self._words: set[str] = set()  # the names' own tokens, not their optional ones
         self._slots: list[_Slot] = []
         self._multi: dict[int, list[int]] = defaultdict(list)
         self._single: dict[int, list[int]] = defaultdict(list)
@@ -154,9 +160,17 @@ class ScreeningIndex:
 
     def _add_slot(self, uid: int, display: str, name: NormalisedName) -> None:
         ids = tuple(self._token_id(t) for t in name.tokens)
+        self._words.update(name.tokens)
+        optional = tuple(self._token_id(t) for t in name.optional)
+        for token, token_id in zip(name.optional, optional, strict=True):
+            if token_id not in self._counts_paired:
+                self._counts_paired[token_id] = counts_when_paired(token)
         slot = len(self._slots)
-        self._slots.append(_Slot(uid, display, ids, tuple(len(t) for t in name.tokens),
-                                 name.surname))
+        self._slots.append(_Slot(uid, display, ids + optional,
+                                 tuple(len(t) for t in (*name.tokens, *name.optional)),
+                                 name.surname, len(ids)))
+        # Candidates come through the name's own tokens only: an optional token is scored
+        # when its name is a candidate, and a shared "LTD" or "Haji" pulls in none.
         postings = self._multi if len(ids) > 1 else self._single
         for token_id in set(ids):
             postings[token_id].append(slot)
@@ -286,7 +300,9 @@ class ScreeningIndex:
     def _screen(self, query: NormalisedName, abjad: bool, floor: float,
                 best: dict[int, NameHit], *, joined: int | None,
                 readings: dict[int, str]) -> None:
-        matches = [self._similar_tokens(t, abjad) for t in query.tokens]
+        required = len(query.tokens)
+        everything = (*query.tokens, *query.optional)
+        matches = [self._similar_tokens(t, abjad) for t in everything]
         for position, reading in readings.items():
             other = self._similar_tokens(reading, abjad)
             matches[position] = {k: max(v, matches[position].get(k, 0.0))
@@ -295,14 +311,23 @@ class ScreeningIndex:
         for qi, per_token in enumerate(matches):
             for token_id, similarity in per_token.items():
                 by_token[token_id].append((qi, similarity))
-        query_lengths = [len(t) for t in query.tokens]
-        for slot_no in self._candidates(matches):
+        query_lengths = [len(t) for t in everything]
+        query_optional = frozenset(range(required, len(everything)))
+        query_counts = [qi < required or counts_when_paired(t) for qi, t in enumerate(everything)]
+        for slot_no in self._candidates(matches[:required]):
             slot = self._slots[slot_no]
+            # Two optional tokens pair only where both are titles or particles: two legal
+            # forms alike say nothing (see _Slot and app.domain.compliance.matching).
             pairs = [(similarity, qi, li) for li, token_id in enumerate(slot.ids)
-                     for qi, similarity in by_token.get(token_id, ())]
+                     for qi, similarity in by_token.get(token_id, ())
+                     if qi < required or li < slot.optional_from
+                     or (query_counts[qi] and self._counts_paired[token_id])]
             if abjad:
                 pairs.extend(self._loose_consonants(query, slot, pairs))
-            scored = name_score(query_lengths, slot.lengths, pairs, slot.surname)
+            scored = name_score(query_lengths, slot.lengths, pairs, slot.surname,
+                                query_optional=query_optional,
+                                listed_optional=frozenset(range(slot.optional_from,
+                                                                len(slot.ids))))
             score = round(scored.score, 4)
             if joined is not None and score >= floor \
                     and not self._joined_alike(query, slot, scored, joined):
@@ -359,22 +384,24 @@ class ScreeningIndex:
     def _known_word(self, text: str) -> bool:
         # A legal form or particle is no listed token (it was dropped), but is a word; not one
         # of two letters, which would split off and drop what ends a name ("Cole": co, le).
-        return text in self._vocab or (len(text) > SPLIT_NOISE_MIN and is_noise(text))
+        return text in self._words or (len(text) > SPLIT_NOISE_MIN and is_noise(text))
 
     def _breakdown(self, query: NormalisedName, slot: _Slot, scored: NameScore
                    ) -> dict[str, Any]:
         paired_q = {qi for qi, _, _ in scored.pairs}
         paired_l = {li for _, li, _ in scored.pairs}
+        everything = (*query.tokens, *query.optional)
         return {
             "rule": scored.rule, "complete": scored.complete, "decisive": scored.decisive,
             "surname_matched": scored.surname_matched,
-            "tokens": [{"query": query.tokens[qi], "listed": self._raw[slot.ids[li]],
+            "tokens": [{"query": everything[qi], "listed": self._raw[slot.ids[li]],
                         "similarity": round(similarity, 4),
-                        "how": _how(query.tokens[qi], self._raw[slot.ids[li]])}
+                        "how": _how(everything[qi], self._raw[slot.ids[li]]),
+                        "optional": qi >= len(query.tokens) or li >= slot.optional_from}
                        for qi, li, similarity in scored.pairs],
             "unmatched_query": [t for i, t in enumerate(query.tokens) if i not in paired_q],
             "unmatched_listed": [self._raw[t] for i, t in enumerate(slot.ids)
-                                 if i not in paired_l],
+                                 if i not in paired_l and i < slot.optional_from],
         }
 
     def screen_address(self, address: str) -> list[ListedAddress]:
