@@ -1,12 +1,21 @@
 """Optional tokens: particles, titles and legal forms are matched if present, never required;
-legal forms are known through transliteration; the Russian initial ye."""
+legal forms are known through transliteration; the Russian initial ye; Greek compared as Greek
+writes Latin names; Arabic doubled letters and initial ya and waw."""
 
 from __future__ import annotations
 
 import pytest
 
 from app.domain.compliance.matching import Decision, decide, name_score
-from app.domain.compliance.names import counts_when_paired, noise_kind, normalise, transliterated
+from app.domain.compliance.names import (
+    counts_when_paired,
+    greek_key,
+    noise_kind,
+    normalise,
+    skeleton,
+    transliterated,
+)
+from app.services.compliance.name_text import prepare
 from app.services.compliance.screening_index import ListedName, ScreeningIndex
 
 MATCH, POSSIBLE = 0.92, 0.85
@@ -109,3 +118,35 @@ def _decision(index: ScreeningIndex, query: str, uid: int) -> Decision:
 def test_optional_tokens_in_screening(index: ScreeningIndex, query: str, uid: int,
                                       decision: Decision) -> None:
     assert _decision(index, query, uid) is decision
+
+
+def test_greek_is_compared_as_greek_writes_latin_names() -> None:
+    # no sh, ch and kh written as h, w as u
+    assert greek_key("shawqi") == greek_key("sauki")
+    assert greek_key("bouchoucha") == greek_key("buhuha")
+    assert greek_key("shaykh") == greek_key("saih")
+    assert greek_key("petrov") == transliterated("petrov")
+
+
+def test_greek_ntz_is_dz_and_each_word_has_its_second_reading() -> None:
+    assert prepare("γκοραν χαντζικ").name.tokens == ("goran", "hadzik")
+    # ντελ is the connective "del" in one reading, so the readings are paired word by word
+    prepared = prepare("μαρια ντελ πιλαρ περεζ μοντερο")
+    assert dict(prepared.readings)[prepared.name.tokens.index("modero")] == "montero"
+
+
+def test_greek_queries_find_names_written_with_sh_and_w() -> None:
+    index = ScreeningIndex([ListedName(1, "ISLAMBOULI, Mohammad Shawqi"),
+                            ListedName(2, "SHAWKAT, Assef")], [])
+    assert _decision(index, "μοχαμμαντ σαουκι ισλαμμπουλι", 1) is not Decision.CLEAR
+    assert _decision(index, "ασσεφ σαουκατ", 2) is not Decision.CLEAR
+    assert _decision(index, "assef saukat", 2) is Decision.CLEAR  # only read so from Greek
+
+
+def test_an_abjad_writes_a_doubled_letter_once() -> None:
+    assert skeleton("ttshd") == skeleton("tchad")  # تتشد: t and the tch of Tchad
+
+
+def test_arabic_initial_ya_and_waw_are_consonants() -> None:
+    assert prepare("يو يي").name.tokens == ("yu", "yi")
+    assert prepare("وليد").name.tokens == ("wlid",)

@@ -222,13 +222,28 @@ _LEGAL_SPELLINGS = {key: "legal" for t in LEGAL_FORMS
 FUZZY_NOISE_MIN = 6
 
 
+# Latin spellings Greek cannot write apart: it has no sh (sigma for it), writes ch and kh as
+# chi and w as omicron-upsilon, so a listed Shawqi reads back from Greek as "sauki".
+_GREEK_LOSSES = re.compile(r"sh|ch|kh|w")
+_GREEK_LOSS = {"sh": "s", "ch": "h", "kh": "h", "w": "u"}
+
+
+def greek_key(token: str) -> str:
+    """The token as a Latin spelling read back from Greek would spell it, transliterated."""
+    if _GREEK_LOSSES.search(token) is None:
+        return transliterated(token)
+    return transliterated(_GREEK_LOSSES.sub(lambda m: _GREEK_LOSS[m.group()], token))
+
+
 @lru_cache(maxsize=65536)
 def skeleton(token: str) -> str:
     """The consonants of the token as an abjad writes them: no vowels, and no w, y or h,
     which Arabic writes with the letters it also uses for vowels (و ي) or drops (ه ح are
     often not romanised); no p or v either, which it writes b and f; one letter for the sounds
     an abjad writes alike (ch/sh, j/g/gh/zh, x/ks)."""
-    sounds = _ABJAD_SOUNDS.sub(lambda m: _ABJAD_SOUND_LETTER[m.group()], token)
+    # A doubled letter is written once (its shadda is a diacritic): "ttsh" is tsh.
+    sounds = _ABJAD_SOUNDS.sub(lambda m: _ABJAD_SOUND_LETTER[m.group()],
+                               _DOUBLED.sub(r"\1", token))
     consonants = _ABJAD_DROPPED.sub("", sounds.translate(_ABJAD_LETTERS))
     return _DOUBLED.sub(r"\1", consonants)
 

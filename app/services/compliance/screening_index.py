@@ -15,6 +15,10 @@ tokens is also screened with each adjacent pair joined and with all of them join
 word must then be one edit at most from the listed one, as written), and (up to eight tokens)
 with any of its words split in two where both halves are listed words ("MICARRO").
 
+A Greek query's tokens also look up listed tokens as Greek would write them
+(app.domain.compliance.names.greek_key): s for sh, h for ch, u for w, so "sauki" read from Greek
+finds Shawqi.
+
 An abjad query's tokens of one or two consonants are also looked up by their consonants with h
 kept (app.domain.compliance.names.short_skeleton): "Ho" written حو has no skeleton at all.
 """
@@ -35,6 +39,7 @@ from app.domain.compliance.names import (
     NormalisedName,
     counts_when_paired,
     deletions,
+    greek_key,
     is_noise,
     name_group,
     short_skeleton,
@@ -62,6 +67,7 @@ JOINED_FLOOR = 0.93
 SPLIT_MIN = 2  # each half of a split word, a listed word ("MICARRO", "MI CARRO")
 SPLIT_NOISE_MIN = 2
 ONE_EDIT = 0.9  # a token of four letters or more one edit from a listed token
+GREEK_SIMILARITY = 0.95  # the same letters as Greek writes them (s for sh, u for w)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +145,7 @@ class ScreeningIndex:
         self._consonants: list[str] = []
         self._short_consonants: dict[str, list[int]] = defaultdict(list)
         self._groups: dict[str, list[int]] = defaultdict(list)
+        self._greek: dict[str, list[int]] = defaultdict(list)
         self._counts_paired: dict[int, bool] = {}
         self._words: set[str] = set()  # the names' own tokens, not their optional ones
         self._slots: list[_Slot] = []
@@ -153,7 +160,7 @@ class ScreeningIndex:
             self._listed_names += 1
             seen.add((listed.uid, normalised.tokens))
             self._add_slot(listed.uid, listed.name, normalised)
-        self._cache: dict[tuple[str, bool], dict[int, float]] = {}
+        self._cache: dict[tuple[str, bool, bool], dict[int, float]] = {}
         self._addresses: dict[str, list[ListedAddress]] = defaultdict(list)
         for address in addresses:
             self._addresses[address.address.strip().lower()].append(address)
@@ -195,6 +202,9 @@ class ScreeningIndex:
         group = name_group(token)
         if group is not None:
             self._groups[group].append(token_id)
+        # only tokens Greek would write otherwise: the rest its transliterated key finds
+        if (written_in_greek := greek_key(token)) != self._translit[token_id]:
+            self._greek[written_in_greek].append(token_id)
         return token_id
 
     @property
@@ -202,17 +212,17 @@ class ScreeningIndex:
         """Distinct (entry, name) pairs indexed."""
         return self._listed_names
 
-    def _similar_tokens(self, token: str, abjad: bool) -> dict[int, float]:
+    def _similar_tokens(self, token: str, abjad: bool, greek: bool = False) -> dict[int, float]:
         """Listed tokens similar to one query token (cached: first names and legal words
         recur across queries, and a batch re-screen repeats them thousands of times)."""
-        found = self._cache.get((token, abjad))
+        found = self._cache.get((token, abjad, greek))
         if found is None:
             if len(self._cache) >= TOKEN_CACHE:
                 self._cache.clear()
-            found = self._cache[token, abjad] = self._score_token(token, abjad)
+            found = self._cache[token, abjad, greek] = self._score_token(token, abjad, greek)
         return found
 
-    def _score_token(self, token: str, abjad: bool) -> dict[int, float]:
+    def _score_token(self, token: str, abjad: bool, greek: bool) -> dict[int, float]:
         found: dict[int, float] = {}
         group = name_group(token)
         for token_id in self._groups.get(group, ()) if group else ():
@@ -224,6 +234,8 @@ class ScreeningIndex:
             candidates.update(self._keyed.get(key, ()))
         if abjad:
             self._score_consonants(token, found)
+        if greek:
+            self._score_as_greek(token, found)
         low, high = _length_range(size)
         raw_low, raw_high = _length_range(len(token))
         for token_id in candidates:
@@ -243,6 +255,13 @@ class ScreeningIndex:
             if similarity > found.get(token_id, 0.0):
                 found[token_id] = similarity
         return found
+
+    def _score_as_greek(self, token: str, found: dict[int, float]) -> None:
+        """A token read from Greek against listed tokens as Greek writes them: it has no sh
+        and writes ch as it writes h, so "sauki" is Shawqi."""
+        for token_id in self._greek.get(greek_key(token), ()):
+            if found.get(token_id, 0.0) < GREEK_SIMILARITY:
+                found[token_id] = GREEK_SIMILARITY
 
     def _score_consonants(self, token: str, found: dict[int, float]) -> None:
         """An abjad token against listed tokens by consonants: exactly the same ones, or one
@@ -289,7 +308,7 @@ class ScreeningIndex:
             return []
         best: dict[int, NameHit] = {}
         self._screen(prepared.name, prepared.abjad, floor, best, joined=None,
-                     readings=dict(prepared.readings))
+                     readings=dict(prepared.readings), greek=prepared.greek)
         for query, position in _joined(prepared.name):
             self._screen(query, prepared.abjad, max(floor, JOINED_FLOOR), best, joined=position,
                          readings={})
@@ -299,12 +318,12 @@ class ScreeningIndex:
 
     def _screen(self, query: NormalisedName, abjad: bool, floor: float,
                 best: dict[int, NameHit], *, joined: int | None,
-                readings: dict[int, str]) -> None:
+                readings: dict[int, str], greek: bool = False) -> None:
         required = len(query.tokens)
         everything = (*query.tokens, *query.optional)
-        matches = [self._similar_tokens(t, abjad) for t in everything]
+        matches = [self._similar_tokens(t, abjad, greek) for t in everything]
         for position, reading in readings.items():
-            other = self._similar_tokens(reading, abjad)
+            other = self._similar_tokens(reading, abjad, greek)
             matches[position] = {k: max(v, matches[position].get(k, 0.0))
                                  for k, v in (*matches[position].items(), *other.items())}
         by_token: dict[int, list[tuple[int, float]]] = defaultdict(list)
