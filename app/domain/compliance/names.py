@@ -241,11 +241,17 @@ def skeleton(token: str) -> str:
     which Arabic writes with the letters it also uses for vowels (و ي) or drops (ه ح are
     often not romanised); no p or v either, which it writes b and f; one letter for the sounds
     an abjad writes alike (ch/sh, j/g/gh/zh, x/ks)."""
-    # A doubled letter is written once (its shadda is a diacritic): "ttsh" is tsh.
-    sounds = _ABJAD_SOUNDS.sub(lambda m: _ABJAD_SOUND_LETTER[m.group()],
-                               _DOUBLED.sub(r"\1", token))
+    sounds = _ABJAD_SOUNDS.sub(lambda m: _ABJAD_SOUND_LETTER[m.group()], token)
     consonants = _ABJAD_DROPPED.sub("", sounds.translate(_ABJAD_LETTERS))
     return _DOUBLED.sub(r"\1", consonants)
+
+
+def abjad_skeletons(token: str) -> tuple[str, ...]:
+    """The skeletons of a token read from an abjad: as read, and with a doubled letter read
+    once, since the script writes one letter for two alike (its shadda is not written): تتشد
+    reads "ttshd", a t and the tch of Tchad, but بوتتشي "buttshi" is the t and ch of Botache."""
+    once = _DOUBLED.sub(r"\1", token)
+    return (skeleton(token),) if once == token else (skeleton(token), skeleton(once))
 
 
 @lru_cache(maxsize=65536)

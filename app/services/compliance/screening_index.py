@@ -37,6 +37,7 @@ from app.domain.compliance.attributes import EntryFacts
 from app.domain.compliance.matching import NameScore, name_score
 from app.domain.compliance.names import (
     NormalisedName,
+    abjad_skeletons,
     counts_when_paired,
     deletions,
     greek_key,
@@ -271,7 +272,7 @@ class ScreeningIndex:
             for token_id in self._short_consonants.get(short, ()):
                 if found.get(token_id, 0.0) < SKELETON_LOOSE:
                     found[token_id] = SKELETON_LOOSE
-        forms = [skeleton(token)]
+        forms = list(abjad_skeletons(token))
         if token.startswith("al") and len(token) > 4:
             forms.append(skeleton(token[2:]))
         for consonants in forms:
