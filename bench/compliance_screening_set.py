@@ -19,7 +19,10 @@ KINDS = ("typo", "swap", "drop", "translit", "cyrillic", "arabic", "greek", "leg
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # Romanisation variants as they occur between sources (regex, replacement).
 TRANSLIT = [
-    (r"y", "i"), (r"i(?=[aeou])", "y"), (r"kh", "h"), (r"\bh", "kh"), (r"ou", "u"), (r"u", "ou"),
+    # u as ou, not the u of an ou already written so: no romanisation writes "oou" (Ayoub is
+    # Ayub or Ayoub, never Ayooub)
+    (r"y", "i"), (r"i(?=[aeou])", "y"), (r"kh", "h"), (r"\bh", "kh"), (r"ou", "u"),
+    (r"(?<!o)u", "ou"),
     (r"v", "w"), (r"w", "v"), (r"ks", "x"), (r"x", "ks"), (r"sh", "sch"), (r"\bj", "dj"),
     (r"ya", "ia"), (r"yu", "iu"), (r"iy\b", "y"), (r"ii\b", "iy"), (r"y\b", "iy"),
     (r"mohammed", "muhammad"), (r"muhammad", "mohamed"), (r"mohammad", "mohamad"), (r"ph", "f"),

@@ -21,8 +21,8 @@ _FACTS_SQL = """
         SELECT version_id FROM sanctions_list_versions
         WHERE source = %(source)s AND status = 'active' LIMIT 1
     )
-    SELECT p.party, active.version_id,
-           listed.uid, listed.currency, listed.address,
+    SELECT p.party, coalesce(listed.version_id, active.version_id) AS version_id,
+           listed.uid, listed.currency, listed.address, listed.source,
            screening.screening_id, screening.decision, screening.hits,
            screening.list_version_id,
            kyc.case_id, kyc.status AS kyc_status,
@@ -30,8 +30,14 @@ _FACTS_SQL = """
     FROM {parties}
     LEFT JOIN active ON true
     LEFT JOIN LATERAL (
-        SELECT uid, currency, address FROM sanctions_addresses
-        WHERE version_id = active.version_id AND address_lower = lower(p.party) LIMIT 1
+        -- every active list (SDN, Consolidated...), the preferred source first: one indexed
+        -- lookup per active version
+        SELECT a.uid, a.currency, a.address, a.version_id, v.source
+        FROM sanctions_list_versions AS v
+        JOIN sanctions_addresses AS a
+          ON a.version_id = v.version_id AND a.address_lower = lower(p.party)
+        WHERE v.status = 'active'
+        ORDER BY v.source <> %(source)s, v.source LIMIT 1
     ) AS listed ON true
     LEFT JOIN LATERAL (
         SELECT screening_id, decision, hits, list_version_id FROM screenings
@@ -70,8 +76,8 @@ def _params(sanctions_source: str) -> dict[str, Any]:
 
 def party_facts(conn: Connection, parties: Sequence[str], *,
                 sanctions_source: str) -> list[PartyFacts]:
-    """The facts about each party, in the order given (parties distinct, normalised), with
-    the active version of the sanctions list `sanctions_source`."""
+    """The facts about each party, in the order given (parties distinct, normalised): a
+    listed address is looked for on every active list, `sanctions_source` first."""
     return facts_from(run_on_driver(conn, _FACTS, {**_params(sanctions_source),
                                                    "parties": list(parties)}))
 
@@ -85,7 +91,8 @@ def facts_of_commands(command_ids: Sequence[str], *, sanctions_source: str) -> S
 def facts_from(rows: Iterable[Any]) -> list[PartyFacts]:
     return [PartyFacts(
         party=r.party, list_version_id=r.version_id, listed_uid=r.uid,
-        listed_currency=r.currency, listed_address=r.address, screening_id=r.screening_id,
+        listed_currency=r.currency, listed_address=r.address, listed_source=r.source,
+        screening_id=r.screening_id,
         screening_decision=r.decision, screening_hits=tuple(r.hits or ()),
         screening_list_version_id=r.list_version_id, kyc_case_id=r.case_id,
         kyc_status=r.kyc_status, aml_alert_ids=tuple(r.alert_ids or ()))

@@ -145,6 +145,16 @@ def test_the_consolidated_list_loads_and_screens() -> None:
     assert entity["decision"] == "match"
 
 
+def test_an_address_on_the_consolidated_list_is_blocked_by_the_gate() -> None:
+    # ZORBALANDIA's ETH address is on the Consolidated list only, never on the SDN list
+    with unit_of_work() as session:
+        decision = party_gate(session, "0x00000000000000000000000000000000000C0A5E",
+                              get_settings())
+    assert (decision.status, decision.codes) == (GateStatus.BLOCKED, ("sanctions_match",))
+    assert (decision.reasons[0].refs["entry_uid"], decision.reasons[0].refs["list"]) == (
+        990001, lists.CONSOLIDATED)
+
+
 def test_attributes_confirm_or_contradict_a_name_hit() -> None:
     # born decades from the listed date: the exact name is for review, not blocked
     contradicted = screened(party(), "KHOROSHEV, Dmitry Yuryevich", date_of_birth="1950-01-01")

@@ -37,7 +37,16 @@ def test_an_address_on_the_active_list_is_blocked() -> None:
                             list_version_id=3, **APPROVED), kyc_required=True)
     assert decision.status is GateStatus.BLOCKED
     assert decision.codes == ("sanctions_match",)
-    assert decision.reasons[0].refs == {"entry_uid": 12, "list_version": 3, "address": "0xabc"}
+    assert decision.reasons[0].refs == {"entry_uid": 12, "list_version": 3, "list": None,
+                                        "address": "0xabc"}
+
+
+def test_an_address_on_any_active_list_names_its_list() -> None:
+    decision = decide(facts(listed_uid=12, listed_currency="ETH", listed_address="0xabc",
+                            listed_source="OFAC-CONS", list_version_id=4), kyc_required=False)
+    assert decision.status is GateStatus.BLOCKED
+    assert decision.reasons[0].refs["list"] == "OFAC-CONS"
+    assert "sanctions list OFAC-CONS version 4" in decision.reasons[0].detail
 
 
 def test_a_screening_match_is_blocked_and_names_the_matched_entries() -> None:

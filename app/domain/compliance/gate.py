@@ -1,6 +1,6 @@
 """The compliance gate (DOMAIN.md §4): may we act for this party? clear, review or blocked.
 
-blocked: the party id is a crypto address on the active sanctions list; or its latest
+blocked: the party id is a crypto address on an active sanctions list; or its latest
          screening decided `match`; or its latest decided KYC case was rejected.
 review:  its latest screening decided `possible`; or it has an open (or investigating) high
          AML alert; or, when KYC is required for settlement, its latest decided KYC case is
@@ -87,14 +87,15 @@ class GateDecision:
 @dataclass(frozen=True, slots=True)
 class PartyFacts:
     """What is stored about a party that the gate decides on: the listed address matching its
-    id on the active sanctions list (if any), its latest completed screening, its latest
-    decided KYC case and its open high-risk AML alerts."""
+    id on any active sanctions list (SDN or Consolidated), its latest completed screening, its
+    latest decided KYC case and its open high-risk AML alerts."""
 
     party: str
     list_version_id: int | None = None
     listed_uid: int | None = None
     listed_currency: str | None = None
     listed_address: str | None = None
+    listed_source: str | None = None  # the list that names the address (SDN, Consolidated)
     screening_id: str | None = None
     screening_decision: str | None = None
     screening_hits: tuple[Mapping[str, Any], ...] = ()
@@ -118,9 +119,9 @@ def sanctions_reasons(facts: PartyFacts) -> list[GateReason]:
         reasons.append(GateReason(
             GateCode.SANCTIONS_MATCH, GateStatus.BLOCKED,
             f"{facts.listed_currency} address {facts.listed_address} is on sanctions list "
-            f"version {facts.list_version_id} (entry {facts.listed_uid})",
+            f"{_list_named(facts)}version {facts.list_version_id} (entry {facts.listed_uid})",
             {"entry_uid": facts.listed_uid, "list_version": facts.list_version_id,
-             "address": facts.listed_address}))
+             "list": facts.listed_source, "address": facts.listed_address}))
     if facts.screening_decision in ("match", "possible"):
         hits = [h for h in facts.screening_hits if h["decision"] == facts.screening_decision]
         names = ", ".join(f"{h['matched_name']} ({h['entry_uid']}, {h['score']})"
@@ -133,6 +134,10 @@ def sanctions_reasons(facts: PartyFacts) -> list[GateReason]:
             {"screening_id": facts.screening_id, "list_version": facts.screening_list_version_id,
              "entry_uids": [h["entry_uid"] for h in hits]}))
     return reasons
+
+
+def _list_named(facts: PartyFacts) -> str:
+    return f"{facts.listed_source} " if facts.listed_source else ""
 
 
 def _kyc_reasons(facts: PartyFacts, required: bool) -> list[GateReason]:

@@ -21,6 +21,11 @@ one pair fuzzy beside two or more equal ones. Otherwise it is at most `possible`
 shares two tokens with "SMITH, John Robert" as an ordinary John Smith would, and "Alexis Park"
 is one letter from "PARK, Aleksei", so a reviewer or a second attribute decides, not the name.
 
+Optional tokens (legal forms, connectives, particles: app.domain.compliance.names) are matched
+if present and never required: a pair with one counts like any pair, an unpaired one counts on
+neither side, and it never makes a name decisive on its own. "Haji KHAN" is "Haji" and "KHAN"
+against the listed "KHAN, Haji Mohammad", a dropped middle name; "KHAN" alone is one token.
+
 A listed name whose surname is known (the tokens before the comma in "KHOROSHEV, Dmitry") and
 that the query pairs with none of them scores `SURNAME_PENALTY` times its symmetric score:
 two given names in common do not make the same person.
@@ -68,12 +73,15 @@ class NameScore:
 
 def name_score(query_lengths: Sequence[int], listed_lengths: Sequence[int],
                pairs: list[tuple[float, int, int]],
-               surname: frozenset[int] = frozenset()) -> NameScore:
+               surname: frozenset[int] = frozenset(), *,
+               query_optional: frozenset[int] = frozenset(),
+               listed_optional: frozenset[int] = frozenset()) -> NameScore:
     """Score a listed name against a query from token-pair similarities.
 
     `pairs` holds (similarity, query token index, listed token index) for every pair that
     passed the token cut-off; it is sorted in place. `surname` holds the listed surname's
-    token positions, when known.
+    token positions, when known; `query_optional` and `listed_optional` the positions of the
+    optional tokens on each side.
     """
     pairs.sort(reverse=True)
     used_q: set[int] = set()
@@ -90,20 +98,27 @@ def name_score(query_lengths: Sequence[int], listed_lengths: Sequence[int],
         matched_q += query_lengths[qi] * similarity
         matched_l += listed_lengths[li] * similarity
         weakest = min(weakest, similarity)
-    n_q, n_l = len(query_lengths), len(listed_lengths)
-    total_q, total_l = sum(query_lengths), sum(listed_lengths)
-    score = (matched_q + matched_l) / (total_q + total_l)
+    # an optional token counts only when paired
+    counted_q = [i for i in range(len(query_lengths)) if i not in query_optional or i in used_q]
+    counted_l = [i for i in range(len(listed_lengths))
+                 if i not in listed_optional or i in used_l]
+    n_q, n_l = len(counted_q), len(counted_l)
+    total_q = sum(query_lengths[i] for i in counted_q)
+    total_l = sum(listed_lengths[i] for i in counted_l)
+    score = (matched_q + matched_l) / (total_q + total_l) if total_q + total_l else 0.0
     surname_matched = bool(surname & used_l) if surname else None
     if surname_matched is False:
         score *= SURNAME_PENALTY
     complete = len(used_q) == n_q and len(used_l) == n_l
-    equal = sum(1 for _, _, similarity in aligned if similarity >= EXACT)
-    fuzzy = len(aligned) - equal
-    decisive = complete and (fuzzy == 0 or (equal >= 2 and fuzzy == 1))
+    # a pair of two optional tokens is no evidence that the names are one
+    telling = [s for qi, li, s in aligned if qi not in query_optional or li not in listed_optional]
+    equal = sum(1 for similarity in telling if similarity >= EXACT)
+    fuzzy = len(telling) - equal
+    decisive = complete and bool(telling) and (fuzzy == 0 or (equal >= 2 and fuzzy == 1))
     result = NameScore(score, "symmetric", tuple(aligned), complete, surname_matched, decisive)
     # Two or more names left out need every kept name exact: "Albert Mendoza" is one letter
     # from "Alberto" in "ROSALES MENDOZA, Carlos Alberto" as an ordinary Albert Mendoza is.
-    if (n_q >= 2 and n_l > n_q and len(used_q) == n_q and weakest >= SUBSET_MIN
+    if (n_q >= 2 and n_l > n_q and len(used_q) == n_q and weakest >= SUBSET_MIN and telling
             and (n_l - n_q == 1 or weakest >= EXACT) and surname_matched is not False):
         coverage = sum(listed_lengths[i] for i in used_l) / total_l
         subset = SUBSET_BASE + (1 - SUBSET_BASE) * coverage * weakest

@@ -7,10 +7,17 @@ Every query and every listed name goes through the same steps, in this order:
 2. Legal forms: the caller rewrites long and local forms to one generic form first
    ("Limited Liability Company", "OOO", "GmbH" → "llc"); here every legal form is dropped,
    since it carries no identity ("X Trading Co." and "X TRADING COMPANY LTD" are one name).
-3. Honorifics and particles (Haji, Shaikh, Mr, bin, ibn, al, el...) are dropped.
+3. Honorifics and particles (Haji, Shaikh, Mr, bin, ibn, al, el...) are optional.
 4. What is left, in the order written, are the name's tokens; the tokens before a comma are the
    surname ("KHOROSHEV, Dmitry Yuryevich").
-If nothing but legal forms or particles remains, they are kept: "LTD." is still a name.
+If nothing but legal forms or particles remains, they are kept: "LTD." is still a name. So is a
+particle or legal form that is all of the surname or all of the given names ("SAID, Khan",
+"PAO, Yu", "IBRAHIM, Haji"): there it is the name, not a title.
+
+Optional tokens (legal forms, connectives, particles) are not dropped: they are kept beside the
+name's tokens, to be matched if present and never required (app.domain.compliance.matching).
+"Haji KHAN" pairs its Haji with the listed "KHAN, Haji Mohammad", and a query's "Sid" (سيد)
+pairs with a listed "Sayyed" that is optional there; an absent one costs nothing.
 
 Each token has three spellings for comparison: as written (folded), transliterated (one
 spelling for the common romanisation variants: Dmitriy/Dmitrii/Dmitry → "dmitri"), and its
@@ -41,9 +48,14 @@ _SEPARATORS = re.compile(r"[^0-9a-z]+")
 LEGAL_FORMS = frozenset({
     "ltd", "llc", "inc", "co", "corp", "corporation", "company", "limited", "sa", "sro",
     "gmbh", "ag", "jsc", "ojsc", "cjsc", "pjsc", "ooo", "oao", "zao", "pao", "plc", "llp", "bv",
-    "nv", "srl", "spa", "fze", "fzco", "fzc", "sarl", "pte", "pvt", "bhd", "sdn", "ltda", "cia",
+    "nv", "srl", "spa", "pty", "fze", "fzco", "fzc", "sarl", "pte", "pvt", "bhd", "sdn", "ltda",
+    "cia",
     "lp", "kg", "oy", "ab", "doo", "ead", "jv", "incorporated", "sas", "sae", "spzoo", "pllc",
-    "fzllc", "ltdco", "soe", "coop",
+    "fzllc", "ltdco", "soe", "coop", "cv", "rl", "tov", "eood",
+    # the words of the long forms that are written out ("Public Joint Stock Company", "Open
+    # Joint-Stock Company", "Tovarystvo z Obmezhenoyu Vidpovidalnistyu")
+    "joint", "stock", "public", "open", "closed", "private", "liability", "kompaniya",
+    "tovarystvo", "obmezhenoyu", "vidpovidalnistyu",
     # the long forms' words, for the ASCII spellings the caller's table does not know
     "gesellschaft", "beschrankter", "beschraenkter", "haftung", "aktiengesellschaft",
     "societe", "responsabilite", "limitee", "societa", "responsabilita", "limitata",
@@ -64,6 +76,8 @@ PARTICLES = frozenset({
 NOISE_TOKENS = LEGAL_FORMS | CONNECTIVES | PARTICLES
 # "son of" between two names, but a given name of its own at either end ("Ben Smith").
 INNER_PARTICLES = frozenset({"ben", "ibni", "binti", "ould", "uld"})
+# Articles and "son of" never are a name of their own, even when they are all of one side.
+_ARTICLES = frozenset({"al", "el", "ul", "bin", "ibn", "bint", "bn"})
 
 # Romanisation variants of the same sound (Cyrillic, Arabic, Persian sources), rewritten to one
 # spelling. Order matters: longer patterns first.
@@ -87,6 +101,8 @@ _ABJAD_DROPPED = re.compile(r"[aeiouwyh]+")
 _VOWELS_ONLY = re.compile(r"[aeiou]+")
 # Russian ё after a consonant: Artyom/Artem, Pyotr/Petr, Fyodor/Fedor (not Yosef, Yolanda).
 _YO = re.compile(r"(?<=[bcdfgjklmnpstvz])yo")
+# The Russian ye at the start of a word, written ye or e: Yelena/Elena, Yevgeny/Evgeny, Yerevan.
+_INITIAL_YE = re.compile(r"^ye")
 # The most frequent names with many romanisations, keyed by their transliterated forms.
 _CANONICAL: dict[str, str] = {
     **dict.fromkeys(("muhamad", "mohamed", "mohamad", "muhamed", "mohd", "mohamud", "mehmed",
@@ -110,27 +126,57 @@ def _plain(text: str) -> list[str]:
     return _SEPARATORS.sub(" ", _JOINERS.sub("", fold(text))).split()
 
 
-def is_noise(token: str) -> bool:
-    """A legal form, connective or particle, in any of its romanisations ("korporatsiya"), or
-    a word of six letters or more one edit from one ("sheiqh", "limitid")."""
-    if token in NOISE_TOKENS:
-        return True
+def noise_kind(token: str) -> str | None:
+    """"legal", "connective" or "particle" for a token that carries no identity of its own, in
+    any of its romanisations ("korporatsiya", "phze" for FZE, "dzhsc" for JSC), or a word of
+    six letters or more one edit from one ("sheiqh", "limitid"); None for a name's token."""
+    if token in CONNECTIVES:
+        return "connective"
+    if token in PARTICLES:
+        return "particle"
+    if token in LEGAL_FORMS:
+        return "legal"
     key = transliterated(token)
     # y for i as well, before the Russian ё rule reads "tyo" as "te" ("korporatyon")
-    if key in _NOISE_SPELLINGS or transliterated(token.replace("y", "i")) in _NOISE_SPELLINGS:
-        return True
-    return len(token) >= FUZZY_NOISE_MIN and bool(deletions(key) & _NOISE_DELETIONS)
+    kind = _NOISE_SPELLINGS.get(key) or _NOISE_SPELLINGS.get(transliterated(token.replace("y",
+                                                                                        "i")))
+    if kind is None and len(key) >= LEGAL_SPELLING_MIN:
+        # A short legal form respelt as transliteration writes it (ФЗЕ read back as "phze",
+        # ПТИ as "ptii"): an optional token, so a name that spells alike loses nothing.
+        kind = _LEGAL_SPELLINGS.get(key)
+    if kind is None and len(token) >= FUZZY_NOISE_MIN:
+        kind = next((_NOISE_DELETIONS[d] for d in deletions(key) if d in _NOISE_DELETIONS), None)
+    return kind
+
+
+def is_noise(token: str) -> bool:
+    """A legal form, connective or particle (noise_kind)."""
+    return noise_kind(token) is not None
 
 
 def name_parts(name: str) -> tuple[tuple[str, ...], frozenset[int]]:
     """The identity-bearing tokens of a (Latin-script) name in their written order, and the
     positions of its surname: the tokens before a comma, when the name has one."""
+    found, surname, _ = _parts(name)
+    return found, surname
+
+
+def _parts(name: str) -> tuple[tuple[str, ...], frozenset[int], tuple[str, ...]]:
     surname_text, comma, _ = name.partition(",")
     surname_count = len(_plain(surname_text)) if comma else 0
     found = _plain(name)
     last = len(found) - 1
-    kept = [i for i, t in enumerate(found) if not is_noise(t)
-            and not (t in INNER_PARTICLES and 0 < i < last)]
+    noise = [is_noise(t) or (t in INNER_PARTICLES and 0 < i < last) for i, t in enumerate(found)]
+    if comma:
+        # A side of the comma made only of particles or legal forms is a name there: "SAID,
+        # Khan" is Khan Said, "IBRAHIM, Haji" is a Haji Ibrahim, "PAO, Yu" is a Pao; never an
+        # article alone, nor a company's legal form after the comma ("CARGO FRET, SPRL").
+        for side in (range(surname_count), range(surname_count, len(found))):
+            if side and all(noise[i] for i in side) and (
+                    side.start == 0 or all(found[i] in PARTICLES for i in side)):
+                for i in side:
+                    noise[i] = found[i] in _ARTICLES or found[i] in CONNECTIVES
+    kept = [i for i in range(len(found)) if not noise[i]]
     if not kept:
         kept = [i for i, t in enumerate(found) if t not in PARTICLES] or list(range(len(found)))
     surname = frozenset(n for n, i in enumerate(kept) if i < surname_count)
@@ -138,7 +184,8 @@ def name_parts(name: str) -> tuple[tuple[str, ...], frozenset[int]]:
     # and a name whose comma splits off everything is treated as having no known surname.
     if len(surname) == len(kept):
         surname = frozenset()
-    return tuple(found[i] for i in kept), surname
+    optional = tuple(found[i] for i in range(len(found)) if i not in set(kept))
+    return tuple(found[i] for i in kept), surname, optional
 
 
 def tokens(name: str) -> tuple[str, ...]:
@@ -154,15 +201,38 @@ def sorted_form(name: str) -> str:
 @lru_cache(maxsize=65536)
 def transliterated(token: str) -> str:
     """One spelling for common romanisation variants: Dmitriy/Dmitrii/Dmitry → "dmitri"."""
-    token = _YO.sub("e", token)
+    token = _INITIAL_YE.sub("e", _YO.sub("e", token))
     for pattern, replacement in _TRANSLIT:
         token = token.replace(pattern, replacement)
     return _OFF.sub("ov", _DOUBLED.sub(r"\1", token))
 
 
+def _kind_of(word: str) -> str:
+    return ("connective" if word in CONNECTIVES else "particle" if word in PARTICLES
+            else "legal")
+
+
 # Only the longer words: a two- or three-letter spelling is too often a name of its own.
-_NOISE_SPELLINGS = frozenset(transliterated(t) for t in NOISE_TOKENS if len(t) >= 5)
+_NOISE_SPELLINGS = {transliterated(t): _kind_of(t) for t in NOISE_TOKENS if len(t) >= 5}
+# Legal forms of three letters or more by their transliterated spelling; not particles
+# ("syed" and "said" spell alike, and Said is a name).
+LEGAL_SPELLING_MIN = 3
+_LEGAL_SPELLINGS = {key: "legal" for t in LEGAL_FORMS
+                    if len(key := transliterated(t)) >= LEGAL_SPELLING_MIN}
 FUZZY_NOISE_MIN = 6
+
+
+# Latin spellings Greek cannot write apart: it has no sh (sigma for it), writes ch and kh as
+# chi and w as omicron-upsilon, so a listed Shawqi reads back from Greek as "sauki".
+_GREEK_LOSSES = re.compile(r"sh|ch|kh|w")
+_GREEK_LOSS = {"sh": "s", "ch": "h", "kh": "h", "w": "u"}
+
+
+def greek_key(token: str) -> str:
+    """The token as a Latin spelling read back from Greek would spell it, transliterated."""
+    if _GREEK_LOSSES.search(token) is None:
+        return transliterated(token)
+    return transliterated(_GREEK_LOSSES.sub(lambda m: _GREEK_LOSS[m.group()], token))
 
 
 @lru_cache(maxsize=65536)
@@ -174,6 +244,14 @@ def skeleton(token: str) -> str:
     sounds = _ABJAD_SOUNDS.sub(lambda m: _ABJAD_SOUND_LETTER[m.group()], token)
     consonants = _ABJAD_DROPPED.sub("", sounds.translate(_ABJAD_LETTERS))
     return _DOUBLED.sub(r"\1", consonants)
+
+
+def abjad_skeletons(token: str) -> tuple[str, ...]:
+    """The skeletons of a token read from an abjad: as read, and with a doubled letter read
+    once, since the script writes one letter for two alike (its shadda is not written): تتشد
+    reads "ttshd", a t and the tch of Tchad, but بوتتشي "buttshi" is the t and ch of Botache."""
+    once = _DOUBLED.sub(r"\1", token)
+    return (skeleton(token),) if once == token else (skeleton(token), skeleton(once))
 
 
 @lru_cache(maxsize=65536)
@@ -200,12 +278,14 @@ def is_abjad_particle(token: str) -> bool:
 
 
 def without_abjad_particles(name: NormalisedName) -> NormalisedName:
-    """A name read from an abjad, without the tokens that are particles or titles with their
-    vowels unwritten, unless nothing else remains."""
+    """A name read from an abjad, with the tokens that are particles or titles with their
+    vowels unwritten made optional, unless nothing else remains."""
     kept = tuple(t for t in name.tokens if not is_abjad_particle(t))
     if not kept or len(kept) == len(name.tokens):
         return name
-    return NormalisedName(kept, tuple(transliterated(t) for t in kept))
+    dropped = tuple(t for t in name.tokens if is_abjad_particle(t))
+    return NormalisedName(kept, tuple(transliterated(t) for t in kept),
+                          optional=(*name.optional, *dropped))
 
 
 def name_group(token: str) -> str | None:
@@ -219,8 +299,8 @@ def deletions(key: str) -> frozenset[str]:
     return frozenset({key, *(key[:i] + key[i + 1:] for i in range(len(key)))})
 
 
-_NOISE_DELETIONS = frozenset(d for word in NOISE_TOKENS if len(word) >= FUZZY_NOISE_MIN
-                             for d in deletions(transliterated(word)))
+_NOISE_DELETIONS = {d: _kind_of(word) for word in sorted(NOISE_TOKENS)
+                    if len(word) >= FUZZY_NOISE_MIN for d in deletions(transliterated(word))}
 DELETION_MAX = 9  # longer tokens are found by their first or last letters instead
 AFFIX_MIN = 6
 TRANSLIT_DELETION_MIN = 6  # below, one edit after transliteration is too often another name
@@ -256,6 +336,8 @@ class NormalisedName:
     tokens: tuple[str, ...]
     translit: tuple[str, ...]
     surname: frozenset[int] = frozenset()
+    # legal forms, connectives and particles: matched if present, never required
+    optional: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
@@ -277,5 +359,12 @@ _PARTICLE_CONSONANTS = {_written_consonants(p): len(p) for p in (
 
 
 def normalise(name: str) -> NormalisedName:
-    found, surname = name_parts(name)
-    return NormalisedName(found, tuple(transliterated(t) for t in found), surname)
+    found, surname, optional = _parts(name)
+    return NormalisedName(found, tuple(transliterated(t) for t in found), surname, optional)
+
+
+def counts_when_paired(token: str) -> bool:
+    """An optional token that is evidence when both names have it: a title or particle
+    ("Haji KHAN" and "KHAN, Haji Mohammad"), not a legal form or connective, which any two
+    companies share."""
+    return noise_kind(token) == "particle" or is_abjad_particle(token)

@@ -46,11 +46,17 @@ _ARABIC = str.maketrans({
     # diacritics, where they are written
     "\u064e": "a", "\u064f": "u", "\u0650": "i", "\u0651": "", "\u0652": "",
 })
+# ي and و that begin a word before another letter are the consonants y and w (يوسف Yusuf,
+# وليد Walid, يي Yi, وي Wee), not vowels.
+_ARABIC_INITIAL = re.compile(r"(?<!\w)[يو](?=\w)")
+_ARABIC_CONSONANT = {"ي": "y", "و": "w"}
 # Greek writes the b, d, g, j and h of foreign names as digraphs or χ (Μπους, Λάντεν, Τζον,
 # Χασάν), which romanise letter by letter; inside a word μπ and ντ are b/d or mp/nt (Αμπού is
 # Abu, Αντόνιο Antonio), so such a name is read both ways.
 _GREEK_Y = re.compile(r"(?<!\w)γι(?=[αεηοω]|ου)")  # γι before a vowel is y: Γιούρι, Yuri
 _GREEK = (("γκ", "g"), ("τζ", "j"), ("χ", "h"), ("ου", "u"))
+# ντζ is dz (Χαντζιτς Hadzic, Μαντζονγκουε Madzongwe) where it is read as d
+_GREEK_DZ = ("ντζ", "dz")
 _GREEK_READINGS = ((("μπ", "b"), ("ντ", "d")), (("μπ", "mp"), ("ντ", "nt")))
 # The second reading also takes ου before a vowel as w, as Greek writes a foreign w (Ουέι Wei,
 # Ουαφίκ Wafiq), and χ as ch, as lists romanise it in Korean and Slavic names (Χαλί Chaliy).
@@ -70,6 +76,7 @@ class Prepared:
     abjad: bool  # written without short vowels: compare consonant skeletons too
     # another reading of some tokens, by position, where the script is ambiguous
     readings: tuple[tuple[int, str], ...] = ()
+    greek: bool = False  # written in Greek: compare tokens as Greek writes them too
 
 
 def legal_forms_rewritten(text: str) -> str:
@@ -97,12 +104,14 @@ def latin(name: str, reading: int = 0) -> tuple[str, frozenset[str]]:
     if not text.isascii():
         scripts = frozenset(text_scripts(text))
         if "Arabic" in scripts:
+            text = _ARABIC_INITIAL.sub(lambda m: _ARABIC_CONSONANT[m.group()], text)
             text = text.translate(_ARABIC)
         if "Greek" in scripts:
             text = _GREEK_Y.sub("y", fold(text))  # the digraphs are written with accents too
             if reading:
                 text = _GREEK_W.sub("w", text).replace("χ", "ch")
-            for digraph, letter in (*_GREEK, *_GREEK_READINGS[reading]):
+            first = () if reading else (_GREEK_DZ,)
+            for digraph, letter in (*first, *_GREEK, *_GREEK_READINGS[reading]):
                 text = text.replace(digraph, letter)
     text = legal_forms_rewritten(text)
     # Transliterate before folding: folding strips the marks that make ё and й letters.
@@ -123,8 +132,19 @@ def prepare(name: str) -> Prepared:
         normalised = without_abjad_particles(normalised)
     readings: tuple[tuple[int, str], ...] = ()
     if "Greek" in scripts:
-        other = normalise(latin(name, reading=1)[0]).tokens
-        if len(other) == len(normalised.tokens):
-            readings = tuple((i, t) for i, t in enumerate(other) if t != normalised.tokens[i])
+        readings = _second_readings(name, normalised.tokens)
     return Prepared(normalised, bool(scripts & LOSSY_SCRIPTS), bool(scripts & ABJAD_SCRIPTS),
-                    readings)
+                    readings, "Greek" in scripts)
+
+
+def _second_readings(name: str, tokens: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    """The second reading of each token, word by word: a word may be a connective in one
+    reading and a name in the other (ντελ is "del" or "ntel"), so the name's tokens as a whole
+    need not line up."""
+    other: dict[str, str] = {}
+    for word in name.split():
+        first = normalise(latin(word)[0]).tokens
+        second = normalise(latin(word, reading=1)[0]).tokens
+        if len(first) == len(second) == 1 and first != second:
+            other[first[0]] = second[0]
+    return tuple((i, other[t]) for i, t in enumerate(tokens) if t in other)

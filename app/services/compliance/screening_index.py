@@ -15,6 +15,10 @@ tokens is also screened with each adjacent pair joined and with all of them join
 word must then be one edit at most from the listed one, as written), and (up to eight tokens)
 with any of its words split in two where both halves are listed words ("MICARRO").
 
+A Greek query's tokens also look up listed tokens as Greek would write them
+(app.domain.compliance.names.greek_key): s for sh, h for ch, u for w, so "sauki" read from Greek
+finds Shawqi.
+
 An abjad query's tokens of one or two consonants are also looked up by their consonants with h
 kept (app.domain.compliance.names.short_skeleton): "Ho" written حو has no skeleton at all.
 """
@@ -33,7 +37,10 @@ from app.domain.compliance.attributes import EntryFacts
 from app.domain.compliance.matching import NameScore, name_score
 from app.domain.compliance.names import (
     NormalisedName,
+    abjad_skeletons,
+    counts_when_paired,
     deletions,
+    greek_key,
     is_noise,
     name_group,
     short_skeleton,
@@ -61,6 +68,7 @@ JOINED_FLOOR = 0.93
 SPLIT_MIN = 2  # each half of a split word, a listed word ("MICARRO", "MI CARRO")
 SPLIT_NOISE_MIN = 2
 ONE_EDIT = 0.9  # a token of four letters or more one edit from a listed token
+GREEK_SIMILARITY = 0.95  # the same letters as Greek writes them (s for sh, u for w)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,7 @@ class _Slot:
     ids: tuple[int, ...]
     lengths: tuple[int, ...]
     surname: frozenset[int]
+    optional_from: int  # ids from here on are the name's optional tokens
 
 
 def _joined(name: NormalisedName) -> list[tuple[NormalisedName, int]]:
@@ -105,11 +114,13 @@ def _joined(name: NormalisedName) -> list[tuple[NormalisedName, int]]:
         joined = (*found[:i], found[i] + found[i + 1], *found[i + 2:])
         surname = frozenset(p if p <= i else p - 1 for p in name.surname)
         variants.append((NormalisedName(joined, tuple(transliterated(t) for t in joined),
-                                        surname if len(surname) < len(joined) else frozenset()),
+                                        surname if len(surname) < len(joined) else frozenset(),
+                                        name.optional),
                          i))
     if len(found) > 2:  # every word run together ("LockBitSupp")
         whole = "".join(found)
-        variants.append((NormalisedName((whole,), (transliterated(whole),)), 0))
+        variants.append((NormalisedName((whole,), (transliterated(whole),),
+                                        optional=name.optional), 0))
     return variants
 
 
@@ -135,6 +146,9 @@ class ScreeningIndex:
         self._consonants: list[str] = []
         self._short_consonants: dict[str, list[int]] = defaultdict(list)
         self._groups: dict[str, list[int]] = defaultdict(list)
+        self._greek: dict[str, list[int]] = defaultdict(list)
+        self._counts_paired: dict[int, bool] = {}
+        self._words: set[str] = set()  # the names' own tokens, not their optional ones
         self._slots: list[_Slot] = []
         self._multi: dict[int, list[int]] = defaultdict(list)
         self._single: dict[int, list[int]] = defaultdict(list)
@@ -147,16 +161,24 @@ class ScreeningIndex:
             self._listed_names += 1
             seen.add((listed.uid, normalised.tokens))
             self._add_slot(listed.uid, listed.name, normalised)
-        self._cache: dict[tuple[str, bool], dict[int, float]] = {}
+        self._cache: dict[tuple[str, bool, bool], dict[int, float]] = {}
         self._addresses: dict[str, list[ListedAddress]] = defaultdict(list)
         for address in addresses:
             self._addresses[address.address.strip().lower()].append(address)
 
     def _add_slot(self, uid: int, display: str, name: NormalisedName) -> None:
         ids = tuple(self._token_id(t) for t in name.tokens)
+        self._words.update(name.tokens)
+        optional = tuple(self._token_id(t) for t in name.optional)
+        for token, token_id in zip(name.optional, optional, strict=True):
+            if token_id not in self._counts_paired:
+                self._counts_paired[token_id] = counts_when_paired(token)
         slot = len(self._slots)
-        self._slots.append(_Slot(uid, display, ids, tuple(len(t) for t in name.tokens),
-                                 name.surname))
+        self._slots.append(_Slot(uid, display, ids + optional,
+                                 tuple(len(t) for t in (*name.tokens, *name.optional)),
+                                 name.surname, len(ids)))
+        # Candidates come through the name's own tokens only: an optional token is scored
+        # when its name is a candidate, and a shared "LTD" or "Haji" pulls in none.
         postings = self._multi if len(ids) > 1 else self._single
         for token_id in set(ids):
             postings[token_id].append(slot)
@@ -181,6 +203,9 @@ class ScreeningIndex:
         group = name_group(token)
         if group is not None:
             self._groups[group].append(token_id)
+        # only tokens Greek would write otherwise: the rest its transliterated key finds
+        if (written_in_greek := greek_key(token)) != self._translit[token_id]:
+            self._greek[written_in_greek].append(token_id)
         return token_id
 
     @property
@@ -188,17 +213,17 @@ class ScreeningIndex:
         """Distinct (entry, name) pairs indexed."""
         return self._listed_names
 
-    def _similar_tokens(self, token: str, abjad: bool) -> dict[int, float]:
+    def _similar_tokens(self, token: str, abjad: bool, greek: bool = False) -> dict[int, float]:
         """Listed tokens similar to one query token (cached: first names and legal words
         recur across queries, and a batch re-screen repeats them thousands of times)."""
-        found = self._cache.get((token, abjad))
+        found = self._cache.get((token, abjad, greek))
         if found is None:
             if len(self._cache) >= TOKEN_CACHE:
                 self._cache.clear()
-            found = self._cache[token, abjad] = self._score_token(token, abjad)
+            found = self._cache[token, abjad, greek] = self._score_token(token, abjad, greek)
         return found
 
-    def _score_token(self, token: str, abjad: bool) -> dict[int, float]:
+    def _score_token(self, token: str, abjad: bool, greek: bool) -> dict[int, float]:
         found: dict[int, float] = {}
         group = name_group(token)
         for token_id in self._groups.get(group, ()) if group else ():
@@ -210,6 +235,8 @@ class ScreeningIndex:
             candidates.update(self._keyed.get(key, ()))
         if abjad:
             self._score_consonants(token, found)
+        if greek:
+            self._score_as_greek(token, found)
         low, high = _length_range(size)
         raw_low, raw_high = _length_range(len(token))
         for token_id in candidates:
@@ -230,6 +257,13 @@ class ScreeningIndex:
                 found[token_id] = similarity
         return found
 
+    def _score_as_greek(self, token: str, found: dict[int, float]) -> None:
+        """A token read from Greek against listed tokens as Greek writes them: it has no sh
+        and writes ch as it writes h, so "sauki" is Shawqi."""
+        for token_id in self._greek.get(greek_key(token), ()):
+            if found.get(token_id, 0.0) < GREEK_SIMILARITY:
+                found[token_id] = GREEK_SIMILARITY
+
     def _score_consonants(self, token: str, found: dict[int, float]) -> None:
         """An abjad token against listed tokens by consonants: exactly the same ones, or one
         consonant apart in a skeleton of four or more; with and without an attached article;
@@ -238,7 +272,7 @@ class ScreeningIndex:
             for token_id in self._short_consonants.get(short, ()):
                 if found.get(token_id, 0.0) < SKELETON_LOOSE:
                     found[token_id] = SKELETON_LOOSE
-        forms = [skeleton(token)]
+        forms = list(abjad_skeletons(token))
         if token.startswith("al") and len(token) > 4:
             forms.append(skeleton(token[2:]))
         for consonants in forms:
@@ -275,7 +309,7 @@ class ScreeningIndex:
             return []
         best: dict[int, NameHit] = {}
         self._screen(prepared.name, prepared.abjad, floor, best, joined=None,
-                     readings=dict(prepared.readings))
+                     readings=dict(prepared.readings), greek=prepared.greek)
         for query, position in _joined(prepared.name):
             self._screen(query, prepared.abjad, max(floor, JOINED_FLOOR), best, joined=position,
                          readings={})
@@ -285,24 +319,35 @@ class ScreeningIndex:
 
     def _screen(self, query: NormalisedName, abjad: bool, floor: float,
                 best: dict[int, NameHit], *, joined: int | None,
-                readings: dict[int, str]) -> None:
-        matches = [self._similar_tokens(t, abjad) for t in query.tokens]
+                readings: dict[int, str], greek: bool = False) -> None:
+        required = len(query.tokens)
+        everything = (*query.tokens, *query.optional)
+        matches = [self._similar_tokens(t, abjad, greek) for t in everything]
         for position, reading in readings.items():
-            other = self._similar_tokens(reading, abjad)
+            other = self._similar_tokens(reading, abjad, greek)
             matches[position] = {k: max(v, matches[position].get(k, 0.0))
                                  for k, v in (*matches[position].items(), *other.items())}
         by_token: dict[int, list[tuple[int, float]]] = defaultdict(list)
         for qi, per_token in enumerate(matches):
             for token_id, similarity in per_token.items():
                 by_token[token_id].append((qi, similarity))
-        query_lengths = [len(t) for t in query.tokens]
-        for slot_no in self._candidates(matches):
+        query_lengths = [len(t) for t in everything]
+        query_optional = frozenset(range(required, len(everything)))
+        query_counts = [qi < required or counts_when_paired(t) for qi, t in enumerate(everything)]
+        for slot_no in self._candidates(matches[:required]):
             slot = self._slots[slot_no]
+            # Two optional tokens pair only where both are titles or particles: two legal
+            # forms alike say nothing (see _Slot and app.domain.compliance.matching).
             pairs = [(similarity, qi, li) for li, token_id in enumerate(slot.ids)
-                     for qi, similarity in by_token.get(token_id, ())]
+                     for qi, similarity in by_token.get(token_id, ())
+                     if qi < required or li < slot.optional_from
+                     or (query_counts[qi] and self._counts_paired[token_id])]
             if abjad:
                 pairs.extend(self._loose_consonants(query, slot, pairs))
-            scored = name_score(query_lengths, slot.lengths, pairs, slot.surname)
+            scored = name_score(query_lengths, slot.lengths, pairs, slot.surname,
+                                query_optional=query_optional,
+                                listed_optional=frozenset(range(slot.optional_from,
+                                                                len(slot.ids))))
             score = round(scored.score, 4)
             if joined is not None and score >= floor \
                     and not self._joined_alike(query, slot, scored, joined):
@@ -359,22 +404,24 @@ class ScreeningIndex:
     def _known_word(self, text: str) -> bool:
         # A legal form or particle is no listed token (it was dropped), but is a word; not one
         # of two letters, which would split off and drop what ends a name ("Cole": co, le).
-        return text in self._vocab or (len(text) > SPLIT_NOISE_MIN and is_noise(text))
+        return text in self._words or (len(text) > SPLIT_NOISE_MIN and is_noise(text))
 
     def _breakdown(self, query: NormalisedName, slot: _Slot, scored: NameScore
                    ) -> dict[str, Any]:
         paired_q = {qi for qi, _, _ in scored.pairs}
         paired_l = {li for _, li, _ in scored.pairs}
+        everything = (*query.tokens, *query.optional)
         return {
             "rule": scored.rule, "complete": scored.complete, "decisive": scored.decisive,
             "surname_matched": scored.surname_matched,
-            "tokens": [{"query": query.tokens[qi], "listed": self._raw[slot.ids[li]],
+            "tokens": [{"query": everything[qi], "listed": self._raw[slot.ids[li]],
                         "similarity": round(similarity, 4),
-                        "how": _how(query.tokens[qi], self._raw[slot.ids[li]])}
+                        "how": _how(everything[qi], self._raw[slot.ids[li]]),
+                        "optional": qi >= len(query.tokens) or li >= slot.optional_from}
                        for qi, li, similarity in scored.pairs],
             "unmatched_query": [t for i, t in enumerate(query.tokens) if i not in paired_q],
             "unmatched_listed": [self._raw[t] for i, t in enumerate(slot.ids)
-                                 if i not in paired_l],
+                                 if i not in paired_l and i < slot.optional_from],
         }
 
     def screen_address(self, address: str) -> list[ListedAddress]:
