@@ -17,10 +17,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.persistence import reconciliation_store, risk_store
 from app.persistence.batch_models import ReconciliationRun
 from app.persistence.compliance_models import RescreenRun
 from app.persistence.risk_models import RiskBatch
@@ -193,17 +194,9 @@ def get_batch(session: Session, batch_id: str) -> BatchView:
 
 
 # Pending chunks a worker is not holding right now; those it holds finish on their own.
-_CANCEL_CHUNKS = {
-    RISK_RECOMPUTE: text("""
-        UPDATE risk_batch_chunks SET status = 'cancelled', finished_at = :now
-         WHERE (batch_id, chunk_no) IN (
-               SELECT batch_id, chunk_no FROM risk_batch_chunks
-                WHERE batch_id = :id AND status = 'pending' FOR UPDATE SKIP LOCKED)"""),
-    RECONCILIATION: text("""
-        UPDATE reconciliation_checks SET status = 'cancelled', finished_at = :now
-         WHERE (run_id, name) IN (
-               SELECT run_id, name FROM reconciliation_checks
-                WHERE run_id = :id AND status = 'pending' FOR UPDATE SKIP LOCKED)"""),
+_CANCEL_PENDING: Mapping[str, Callable[[Session, str, datetime], None]] = {
+    RISK_RECOMPUTE: risk_store.cancel_pending_chunks,
+    RECONCILIATION: reconciliation_store.cancel_pending_checks,
 }
 
 
@@ -214,8 +207,8 @@ def cancel_batch(session: Session, batch_id: str, now: datetime) -> BatchView:
     if view.finished:
         raise Conflict(f"batch {view.id} already {view.status}", code="batch_finished")
     row.status, row.finished_at = "cancelled", now
-    if name in _CANCEL_CHUNKS:
-        session.execute(_CANCEL_CHUNKS[name], {"id": view.id, "now": now})
+    if name in _CANCEL_PENDING:
+        _CANCEL_PENDING[name](session, view.id, now)
     session.flush()
     return _KINDS[name].view(row)
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.persistence import ops_store
 from app.services.batches import BatchView, list_batches
 from app.services.fleet import priority_lists
 
@@ -59,27 +59,16 @@ class BrokerFigures:
     tasks: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-_OUTBOX_SQL = text("""
-    SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL),
-           (SELECT EXTRACT(EPOCH FROM clock_timestamp() - created_at) FROM outbox
-             WHERE published_at IS NULL ORDER BY seq LIMIT 1)
-""")
-_DEAD_LETTERS_SQL = text("""
-    SELECT reason, replayed_at IS NULL AS pending, count(*) FROM dead_letters GROUP BY 1, 2
-""")
-_MARGIN_EVENTS_SQL = text("SELECT event_type, count(*) FROM risk_margin_events GROUP BY 1")
-
-
 def database_figures(session: Session) -> DatabaseFigures:
     """Outbox lag, dead letters, margin events and batch progress, under a statement timeout."""
-    session.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
+    ops_store.limit_statement_time(session, STATEMENT_TIMEOUT_MS)
     figures = DatabaseFigures()
-    unsent, age = session.execute(_OUTBOX_SQL).one()
-    figures.outbox_unsent = int(unsent)
-    figures.outbox_oldest_unsent_age_seconds = max(float(age), 0.0) if age is not None else 0.0
-    for reason, pending, count in session.execute(_DEAD_LETTERS_SQL):
-        figures.dead_letters[(reason, "pending" if pending else "replayed")] = int(count)
-    figures.margin_events = {kind: int(n) for kind, n in session.execute(_MARGIN_EVENTS_SQL)}
+    unsent, age = ops_store.outbox_lag(session)
+    figures.outbox_unsent = unsent
+    figures.outbox_oldest_unsent_age_seconds = max(age, 0.0) if age is not None else 0.0
+    for reason, pending, count in ops_store.dead_letter_counts(session):
+        figures.dead_letters[(reason, "pending" if pending else "replayed")] = count
+    figures.margin_events = ops_store.margin_event_counts(session)
     _batch_figures(session, figures)
     return figures
 

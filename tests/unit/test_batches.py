@@ -66,9 +66,9 @@ def test_run_status_follows_its_checks(finished: int, with_breaks: int, failed: 
 
 
 def test_every_check_has_a_query_and_the_alert_says_what_broke() -> None:
-    from app.services import reconciliation  # noqa: PLC0415
+    from app.persistence import reconciliation_store  # noqa: PLC0415
 
-    assert set(reconciliation._QUERIES) == set(rules.CHECK_NAMES)
+    assert set(reconciliation_store.CHECK_QUERIES) == set(rules.CHECK_NAMES)
     assert len(rules.CHECK_NAMES) == len(set(rules.CHECK_NAMES)) == 5
     line = rules.alert_summary("asset_sums", 3, {"asset_posted_sum_nonzero": 2,
                                                   "asset_pending_unbalanced": 1}, None)

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.domain.errors import InvalidInput, NotFound
+from app.persistence import risk_store
 from app.persistence.models import new_id
 from app.persistence.risk_models import RiskBatch, RiskBatchChunk
+from app.persistence.risk_store import Selection
 from app.services.risk import margin
 
 SCOPES = ("all", "asset")
@@ -53,18 +55,6 @@ class ChunkOutcome:
                 "batch_status": self.batch_status}
 
 
-# Chunk k holds the accounts ranked k·size .. (k+1)·size - 1 by id; it is stored as the id range
-# [first id of k, first id of k+1), so accounts created meanwhile still fall in some chunk.
-_PLAN = """
-SELECT chunk_no, min(account_id) AS first_id, count(*) AS accounts
-  FROM (SELECT a.account_id,
-               (row_number() OVER (ORDER BY a.account_id) - 1) / :size AS chunk_no
-          FROM risk_accounts a WHERE {where}) AS ranked
- GROUP BY chunk_no
- ORDER BY chunk_no
-"""
-
-
 def start_batch(session: Session, *, scope: str, asset: str | None, trigger: str,
                 now: datetime, chunk_size: int, request_key: str | None = None,
                 skip_empty: bool = False) -> BatchPlan | None:
@@ -79,9 +69,7 @@ def start_batch(session: Session, *, scope: str, asset: str | None, trigger: str
             RiskBatch.request_key == request_key)).first()
         if existing is not None:
             return BatchPlan(existing.batch_id, (), existing.total_accounts, created=False)
-    where, params = margin.Selection(asset=asset).where()
-    ranges = session.execute(text(_PLAN.format(where=where)),
-                             {**params, "size": chunk_size}).all()
+    ranges = risk_store.plan_chunks(session, Selection(asset=asset), chunk_size)
     if not ranges and skip_empty:
         return None
     batch_id = new_id()
@@ -125,8 +113,7 @@ def run_chunk(session: Session, batch_id: str, chunk_no: int, *, now: datetime,
     if batch.status == "cancelled":  # app.services.batches.cancel_batch
         chunk.status, chunk.finished_at = "cancelled", now
         return ChunkOutcome(batch_id, chunk_no, "cancelled", batch_status=batch.status)
-    selection = margin.Selection(lower=chunk.lower_bound, upper=chunk.upper_bound,
-                                 asset=batch.asset)
+    selection = Selection(lower=chunk.lower_bound, upper=chunk.upper_bound, asset=batch.asset)
     done = margin.recompute(session, selection, now=now, max_age=max_age,
                             cause=f"batch:{batch.trigger}", batch_id=batch_id)
     chunk.status, chunk.accounts, chunk.events = "done", done.accounts, done.events
@@ -146,34 +133,11 @@ def fail_chunk(session: Session, batch_id: str, chunk_no: int, *, now: datetime,
     return ChunkOutcome(batch_id, chunk_no, "failed", batch_status=status)
 
 
-# The batch row is locked last and only for this statement's remaining transaction, so
-# concurrent chunks serialise just on their counters; the chunk that completes the count
-# finishes the batch. A chunk that was running when its batch was cancelled still counts, and
-# the batch stays cancelled.
-_COUNT = text("""
-UPDATE risk_batches
-   SET chunks_done = chunks_done + :done, chunks_failed = chunks_failed + :failed,
-       accounts_done = accounts_done + :accounts,
-       accounts_failed = accounts_failed + :accounts_failed,
-       events_emitted = events_emitted + :events,
-       status = CASE WHEN status = 'cancelled' THEN status
-                     WHEN chunks_done + chunks_failed + :done + :failed < total_chunks THEN status
-                     WHEN chunks_failed + :failed > 0 THEN 'completed_with_failures'
-                     ELSE 'completed' END,
-       finished_at = CASE WHEN status = 'cancelled' THEN finished_at
-                          WHEN chunks_done + chunks_failed + :done + :failed < total_chunks
-                          THEN finished_at ELSE :now END
- WHERE batch_id = :batch_id
-RETURNING status
-""")
-
-
 def _count(session: Session, batch_id: str, now: datetime, *, done: int = 0, failed: int = 0,
            accounts: int = 0, accounts_failed: int = 0, events: int = 0) -> str:
-    return str(session.execute(_COUNT, {
-        "batch_id": batch_id, "now": now, "done": done, "failed": failed,
-        "accounts": accounts, "accounts_failed": accounts_failed, "events": events,
-    }).scalar_one())
+    return risk_store.count_chunk(session, batch_id, now, done=done, failed=failed,
+                                  accounts=accounts, accounts_failed=accounts_failed,
+                                  events=events)
 
 
 def has_active_batch(session: Session, asset: str, now: datetime) -> bool:

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import InvalidInput, NotFound
@@ -23,6 +23,7 @@ from app.domain.risk.margin import (
 )
 from app.domain.risk.stress import SCENARIOS, check_scenarios, stress
 from app.domain.risk.var import LOOKBACK_DAYS, Z_SCORES, check_confidence, check_horizons
+from app.persistence import risk_store
 from app.persistence.models import new_id
 from app.persistence.risk_models import RiskCalculation
 from app.services.risk import var
@@ -150,22 +151,10 @@ def stray_calculations(session: Session, now: datetime, older_than: timedelta,
         .order_by(RiskCalculation.created_at).limit(limit)))
 
 
-# The last tick of each UTC day is that day's close.
-_CLOSES = text("""
-SELECT DISTINCT ON (asset, day) asset, day, price_usd
-  FROM (SELECT asset, price_usd, price_time,
-               (price_time AT TIME ZONE 'UTC')::date AS day
-          FROM risk_price_history
-         WHERE asset = ANY(CAST(:assets AS text[])) AND price_time >= :since) AS ticks
- ORDER BY asset, day, price_time DESC
-""")
-
-
 def daily_closes(session: Session, assets: Sequence[str],
                  since: datetime) -> dict[str, list[tuple[date, Decimal]]]:
     closes: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
     if assets:
-        for asset, day, price in session.execute(_CLOSES, {"assets": list(assets),
-                                                            "since": since}):
+        for asset, day, price in risk_store.daily_close_rows(session, assets, since):
             closes[asset].append((day, price))
     return dict(closes)

@@ -8,14 +8,13 @@ total_borrow_usd, liquidation_price_drop_percent, initial_margin_usd, maintenanc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.domain.risk.margin import (
@@ -27,6 +26,7 @@ from app.domain.risk.margin import (
 )
 from app.domain.risk.margin import rounded as _rounded
 from app.messaging.topology import ALERTS_MARGIN, RISK_SNAPSHOTS
+from app.persistence import risk_store
 from app.persistence.models import new_id
 from app.persistence.risk_models import RiskMarginEvent
 
@@ -97,12 +97,11 @@ def store_results(session: Session, results: Sequence[AccountResult], *, now: da
             alerts.append({"topic": ALERTS_MARGIN, "event_type": event["event_type"],
                            "aggregate_id": result.account_id,
                            "payload": {**_alert_payload(event, result), "occurred_at": stamp}})
-    session.execute(_STORE, {"rows": json.dumps(rows), "cause": cause, "batch_id": batch_id,
-                             "now": now, "stamp": stamp, "topic": RISK_SNAPSHOTS,
-                             "event_type": SNAPSHOT_EVENT})
+    risk_store.store_results(session, rows, cause=cause, batch_id=batch_id, now=now,
+                             topic=RISK_SNAPSHOTS, event_type=SNAPSHOT_EVENT)
     if events:
         session.execute(insert(RiskMarginEvent), events)
-        session.execute(_OUTBOX, {"rows": json.dumps(alerts)})
+        risk_store.record_outbox_rows(session, alerts)
     return len(events)
 
 
@@ -137,53 +136,3 @@ def _alert_payload(event: dict[str, Any], result: AccountResult) -> dict[str, An
         "liquidation_price_drop_percent": text_of(health.liquidation_price_drop_percent),
         "message": event["message"]}
 
-
-# One JSON document in, one statement out: snapshot rows, their outbox rows (the row
-# app.services.outbox.record_event writes, in bulk) and the accounts' latest status. A chunk
-# stores thousands of rows; a round trip per row (executemany) would dominate its run time, and
-# building the risk.snapshots.v1 `margin.snapshot` payload here costs less than sending and
-# parsing it as JSON. An UNKNOWN result keeps the last known status and score: margin events
-# compare against them. PostgreSQL guesses 100 rows for json_to_recordset and would hash-join
-# every account; the ANY(ARRAY(...)) condition makes it look them up by primary key instead.
-_STORE = text("""
-WITH input AS MATERIALIZED (
-    SELECT * FROM json_to_recordset(CAST(:rows AS json))
-        AS u(account_id text, status text, score numeric, c numeric, b numeric, drop numeric,
-             im numeric, mm numeric, unpriced text[], score_text text, c_text text,
-             b_text text, drop_text text, im_text text, mm_text text)
-), snapshots AS (
-    INSERT INTO risk_snapshots (account_id, status, health_score, total_collateral_usd,
-                                total_borrow_usd, liquidation_price_drop_percent,
-                                initial_margin_usd, maintenance_margin_usd, unpriced_assets,
-                                cause, batch_id, calculated_at)
-    SELECT account_id, status, score, c, b, drop, im, mm, unpriced, :cause, :batch_id, :now
-      FROM input
-), published AS (
-    INSERT INTO outbox (id, topic, event_type, aggregate_id, payload, attempts)
-    SELECT CAST(gen_random_uuid() AS text), :topic, :event_type, account_id,
-           jsonb_build_object(
-               'account_id', account_id, 'status', status, 'health_score', score_text,
-               'total_collateral_usd', c_text, 'total_borrow_usd', b_text,
-               'liquidation_price_drop_percent', drop_text, 'initial_margin_usd', im_text,
-               'maintenance_margin_usd', mm_text, 'unpriced_assets', to_jsonb(unpriced),
-               'cause', CAST(:cause AS text), 'batch_id', CAST(:batch_id AS text),
-               'calculated_at', CAST(:stamp AS text), 'occurred_at', CAST(:stamp AS text)),
-           0
-      FROM input
-)
-UPDATE risk_accounts AS a
-   SET status = u.status,
-       alert_status = CASE WHEN u.status = 'UNKNOWN' THEN a.alert_status ELSE u.status END,
-       health_score = CASE WHEN u.status = 'UNKNOWN' THEN a.health_score ELSE u.score END,
-       calculated_at = :now, updated_at = :now
-  FROM input AS u
- WHERE a.account_id = u.account_id
-   AND a.account_id = ANY(ARRAY(SELECT account_id FROM input))
-""")
-
-_OUTBOX = text("""
-INSERT INTO outbox (id, topic, event_type, aggregate_id, payload, attempts)
-SELECT CAST(gen_random_uuid() AS text), u.topic, u.event_type, u.aggregate_id, u.payload, 0
-  FROM json_to_recordset(CAST(:rows AS json))
-       AS u(topic text, event_type text, aggregate_id text, payload jsonb)
-""")
