@@ -16,7 +16,7 @@ from app.config import get_settings
 from app.persistence.db import unit_of_work
 from app.persistence.models import Command, OutboxEvent
 from app.services import command_batches
-from tests.fault.test_worker_killed import QUEUE, Sweeps, _terminal
+from tests.fault.kill_support import QUEUE, restart_until_terminal, terminal_count
 from tests.integration.conftest import fund
 from tests.support import Worker, wait_for
 from web.schemas import SettlementCommand
@@ -60,21 +60,15 @@ def test_killing_a_worker_mid_batch_loses_and_doubles_nothing(
         celery_app.send_task("settlement.settle_batch", queue=QUEUE, kwargs={
             "command_ids": ids[start:start + PER_TASK], "batch_id": f"bfault-{start}"})
 
-    wait_for(lambda: _terminal(ids) >= 5 * PER_TASK, timeout=60, interval=0.05,
+    wait_for(lambda: terminal_count(ids) >= 5 * PER_TASK, timeout=60, interval=0.05,
              what="some batches done before the kill")
     first.kill()
-    done_at_kill = _terminal(ids)
+    done_at_kill = terminal_count(ids)
     assert done_at_kill < COMMANDS, "the worker finished before it could be killed"
 
-    second = Worker(service_env, tmp_path / "second.log", queues=QUEUE).start()
-    sweeps = Sweeps()
-    try:
-        # The killed worker's batches come back after the visibility timeout, or are
-        # re-sent command by command by the sweeper (see test_worker_killed.py).
-        wait_for(lambda: sweeps.now_and_then() or _terminal(ids) == COMMANDS, timeout=180,
-                 interval=0.5, what="all commands terminal after the restart")
-    finally:
-        second.stop()
+    # The killed worker's batches come back after the visibility timeout, or are re-sent
+    # command by command by the sweeper.
+    restart_until_terminal(service_env, tmp_path / "second.log", ids, timeout=180)
 
     with unit_of_work() as session:
         statuses = dict(session.execute(

@@ -4,20 +4,20 @@ restart every one ends terminal exactly once."""
 
 from __future__ import annotations
 
-import random
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
 
-from app.config import get_settings
 from app.persistence.db import unit_of_work
 from app.persistence.models import Command
-from app.services import intake
-from tests.fault.test_worker_killed import QUEUE, Sweeps, _terminal
-from tests.integration.conftest import fund, in_an_hour
+from tests.fault.kill_support import (
+    QUEUE,
+    accept_random_transfers,
+    restart_until_terminal,
+    terminal_count,
+)
 from tests.integration.test_settlement_take_waiting import exactly_once
 from tests.support import Worker, wait_for
 
@@ -56,41 +56,24 @@ def test_killing_a_worker_mid_taken_batch_loses_and_doubles_nothing(
         service_env: dict[str, str], tmp_path: Path) -> None:
     from tasks.celery_app import celery_app  # noqa: PLC0415
 
-    rng = random.Random(23)
-    accounts = [f"tfault-{uuid.uuid4().hex[:6]}-{i}" for i in range(ACCOUNTS)]
-    for account in accounts:
-        fund(account, "150.00")
-    ids: list[str] = []
-    with unit_of_work() as session:
-        for _ in range(COMMANDS):
-            payer, payee = rng.sample(accounts, 2)
-            ids.append(intake.submit_settlement_command(
-                session, get_settings().asset_decimals, command_id=str(uuid.uuid4()),
-                type="COLLATERAL_TRANSFER", workflow_id="tfault", account_ref="tfault",
-                payer=payer, payee=payee, asset="USD",
-                amount=f"{rng.randint(1, 3000) / 100:.2f}", deadline=in_an_hour()).command_id)
+    ids = accept_random_transfers(seed=23, name="tfault", accounts=ACCOUNTS,
+                                  funding="150.00", count=COMMANDS)
     # Every task queued before the worker starts: each one it runs finds a backlog to take.
     for command_id in ids:
         celery_app.send_task("settlement.process_command", kwargs={"command_id": command_id},
                              task_id=command_id, queue=QUEUE)
     first = Worker(service_env, tmp_path / "first.log", queues=QUEUE).start()
-    wait_for(lambda: _terminal(ids) >= 300, timeout=60, interval=0.02,
+    wait_for(lambda: terminal_count(ids) >= 300, timeout=60, interval=0.02,
              what="some taken batches done before the kill")
     first.kill()
-    done_at_kill = _terminal(ids)
+    done_at_kill = terminal_count(ids)
     assert done_at_kill < COMMANDS, "the worker finished before it could be killed"
     assert half_written(ids) == {}
 
-    second = Worker(service_env, tmp_path / "second.log", queues=QUEUE).start()
-    sweeps = Sweeps()
-    try:
-        # The killed units of work rolled back; their commands are `received` again, and
-        # each one's own task (still queued, redelivered, or re-sent by the sweeper) or
-        # another task's take settles it.
-        wait_for(lambda: sweeps.now_and_then() or _terminal(ids) == COMMANDS, timeout=180,
-                 interval=0.5, what="all commands terminal after the restart")
-    finally:
-        second.stop()
+    # The killed units of work rolled back; their commands are `received` again, and each
+    # one's own task (still queued, redelivered, or re-sent by the sweeper) or another task's
+    # take settles it.
+    restart_until_terminal(service_env, tmp_path / "second.log", ids, timeout=180)
 
     assert half_written(ids) == {}
     statuses = exactly_once(ids)
