@@ -20,8 +20,11 @@ from app.services.commands import sweep_stuck_commands
 from tests.integration.conftest import fund, in_an_hour
 from tests.support import Worker, wait_for
 
-# Its own queue, so only the workers of these tests consume their commands.
-QUEUE = "fault-settlement"
+
+def fresh_queue() -> str:
+    """A queue of one test's own: only its workers consume its commands, and nothing an
+    earlier test left queued (thousands of tasks whose commands another task took) runs first."""
+    return f"fault-settlement-{uuid.uuid4().hex[:8]}"
 
 
 def terminal_count(ids: list[str]) -> int:
@@ -35,7 +38,8 @@ class Sweeps:
     """What beat's maintenance.sweep_commands does every COMMAND_SWEEP_INTERVAL_SECONDS, aimed
     at the tests' queue: re-send the commands left `received` for COMMAND_SWEEP_AFTER_SECONDS."""
 
-    def __init__(self) -> None:
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
         self.last = time.monotonic()
 
     def now_and_then(self) -> None:
@@ -49,7 +53,7 @@ class Sweeps:
             stuck = sweep_stuck_commands(session, datetime.now(UTC), bound)
         for command_id, task_name in stuck:
             celery_app.send_task(task_name, kwargs={"command_id": command_id},
-                                 task_id=command_id, queue=QUEUE)
+                                 task_id=command_id, queue=self.queue)
 
 
 def accept_random_transfers(*, seed: int, name: str, accounts: int, funding: str,
@@ -72,14 +76,14 @@ def accept_random_transfers(*, seed: int, name: str, accounts: int, funding: str
     return ids
 
 
-def restart_until_terminal(env: dict[str, str], log: Path, ids: list[str], *,
+def restart_until_terminal(env: dict[str, str], log: Path, ids: list[str], *, queue: str,
                            timeout: float) -> None:
     """Start a second worker and wait, sweeping as beat would, until every command is
     terminal: the killed worker's messages come back after the visibility timeout, and one
     it had popped from Redis but not yet recorded as unacked (kombu does those in two steps;
     SIGKILL can fall in between) is re-sent by the sweeper."""
-    second = Worker(env, log, queues=QUEUE).start()
-    sweeps = Sweeps()
+    second = Worker(env, log, queues=queue).start()
+    sweeps = Sweeps(queue)
     try:
         wait_for(lambda: sweeps.now_and_then() or terminal_count(ids) == len(ids),
                  timeout=timeout, interval=0.5, what="all commands terminal after the restart")

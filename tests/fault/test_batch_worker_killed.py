@@ -16,7 +16,7 @@ from app.config import get_settings
 from app.persistence.db import unit_of_work
 from app.persistence.models import Command, OutboxEvent
 from app.services import command_batches
-from tests.fault.kill_support import QUEUE, restart_until_terminal, terminal_count
+from tests.fault.kill_support import fresh_queue, restart_until_terminal, terminal_count
 from tests.integration.conftest import fund
 from tests.support import Worker, wait_for
 from web.schemas import SettlementCommand
@@ -31,6 +31,8 @@ ACCOUNTS = 40
 def test_killing_a_worker_mid_batch_loses_and_doubles_nothing(
         service_env: dict[str, str], tmp_path: Path) -> None:
     from tasks.celery_app import celery_app  # noqa: PLC0415
+
+    queue = fresh_queue()
 
     rng = random.Random(17)
     accounts = [f"bfault-{uuid.uuid4().hex[:6]}-{i}" for i in range(ACCOUNTS)]
@@ -55,9 +57,9 @@ def test_killing_a_worker_mid_batch_loses_and_doubles_nothing(
             submission = command_batches.submit_batch(
                 session, get_settings().asset_decimals, chunk, len(chunk))
             assert not submission.refused
-    first = Worker(service_env, tmp_path / "first.log", queues=QUEUE).start()
+    first = Worker(service_env, tmp_path / "first.log", queues=queue).start()
     for start in range(0, COMMANDS, PER_TASK):
-        celery_app.send_task("settlement.settle_batch", queue=QUEUE, kwargs={
+        celery_app.send_task("settlement.settle_batch", queue=queue, kwargs={
             "command_ids": ids[start:start + PER_TASK], "batch_id": f"bfault-{start}"})
 
     wait_for(lambda: terminal_count(ids) >= 5 * PER_TASK, timeout=60, interval=0.05,
@@ -68,7 +70,7 @@ def test_killing_a_worker_mid_batch_loses_and_doubles_nothing(
 
     # The killed worker's batches come back after the visibility timeout, or are re-sent
     # command by command by the sweeper.
-    restart_until_terminal(service_env, tmp_path / "second.log", ids, timeout=180)
+    restart_until_terminal(service_env, tmp_path / "second.log", ids, queue=queue, timeout=180)
 
     with unit_of_work() as session:
         statuses = dict(session.execute(

@@ -13,8 +13,8 @@ from sqlalchemy import func, select, text
 from app.persistence.db import unit_of_work
 from app.persistence.models import Command
 from tests.fault.kill_support import (
-    QUEUE,
     accept_random_transfers,
+    fresh_queue,
     restart_until_terminal,
     terminal_count,
 )
@@ -56,13 +56,15 @@ def test_killing_a_worker_mid_taken_batch_loses_and_doubles_nothing(
         service_env: dict[str, str], tmp_path: Path) -> None:
     from tasks.celery_app import celery_app  # noqa: PLC0415
 
+    queue = fresh_queue()
+
     ids = accept_random_transfers(seed=23, name="tfault", accounts=ACCOUNTS,
                                   funding="150.00", count=COMMANDS)
     # Every task queued before the worker starts: each one it runs finds a backlog to take.
     for command_id in ids:
         celery_app.send_task("settlement.process_command", kwargs={"command_id": command_id},
-                             task_id=command_id, queue=QUEUE)
-    first = Worker(service_env, tmp_path / "first.log", queues=QUEUE).start()
+                             task_id=command_id, queue=queue)
+    first = Worker(service_env, tmp_path / "first.log", queues=queue).start()
     wait_for(lambda: terminal_count(ids) >= 300, timeout=60, interval=0.02,
              what="some taken batches done before the kill")
     first.kill()
@@ -73,7 +75,7 @@ def test_killing_a_worker_mid_taken_batch_loses_and_doubles_nothing(
     # The killed units of work rolled back; their commands are `received` again, and each
     # one's own task (still queued, redelivered, or re-sent by the sweeper) or another task's
     # take settles it.
-    restart_until_terminal(service_env, tmp_path / "second.log", ids, timeout=180)
+    restart_until_terminal(service_env, tmp_path / "second.log", ids, queue=queue, timeout=180)
 
     assert half_written(ids) == {}
     statuses = exactly_once(ids)

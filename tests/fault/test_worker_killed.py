@@ -11,8 +11,8 @@ from sqlalchemy import func, select, text
 from app.persistence.db import unit_of_work
 from app.persistence.models import Command, LedgerTransfer, OutboxEvent
 from tests.fault.kill_support import (
-    QUEUE,
     accept_random_transfers,
+    fresh_queue,
     restart_until_terminal,
     terminal_count,
 )
@@ -28,22 +28,24 @@ def test_killing_a_worker_mid_run_loses_and_doubles_nothing(
         service_env: dict[str, str], tmp_path: Path) -> None:
     from tasks.celery_app import celery_app  # noqa: PLC0415
 
+    queue = fresh_queue()
+
     ids = accept_random_transfers(seed=7, name="fault", accounts=ACCOUNTS, funding="100.00",
                                   count=COMMANDS)
     # One command per task, so the kill lands mid-run (a task taking waiting commands settles
     # these 500 in a few units of work; test_take_waiting_worker_killed.py kills those).
     env = {**service_env, "SETTLEMENT_TAKE_WAITING": "0"}
-    first = Worker(env, tmp_path / "first.log", queues=QUEUE).start()
+    first = Worker(env, tmp_path / "first.log", queues=queue).start()
     for command_id in ids:
         celery_app.send_task("settlement.process_command", kwargs={"command_id": command_id},
-                             task_id=command_id, queue=QUEUE)
+                             task_id=command_id, queue=queue)
 
     wait_for(lambda: terminal_count(ids) >= 60, timeout=60, what="some progress before the kill")
     first.kill()
     done_at_kill = terminal_count(ids)
     assert done_at_kill < COMMANDS, "the worker finished before it could be killed"
 
-    restart_until_terminal(env, tmp_path / "second.log", ids, timeout=120)
+    restart_until_terminal(env, tmp_path / "second.log", ids, queue=queue, timeout=120)
 
     with unit_of_work() as session:
         statuses = dict(session.execute(
