@@ -89,7 +89,7 @@ def free_port() -> int:
     ceiling = low if low > 2048 else 65536
     floor = max(1024, ceiling - 12000) if low > 2048 else max(1024, high + 1)
     rng = random.SystemRandom()
-    for _ in range(200):
+    for _ in range(200 if floor < ceiling else 0):
         port = rng.randrange(floor, ceiling)
         if _bindable(port, reuse=False):
             return port

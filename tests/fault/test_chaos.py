@@ -275,14 +275,16 @@ def test_chaos_under_load_loses_and_doubles_nothing(stack: Stack) -> None:
         ("postgres_restart", _restart_postgres),
     ]
     time.sleep(PAUSE)
-    for name, fault in faults:
-        load.phase = name
-        fault(stack)
-        time.sleep(PAUSE)
-        for process in ("worker", "beat", "api", "bridge", "relay"):
-            assert stack.alive(process), f"{process} died after {name}; see {stack.logs}"
+    try:
+        for name, fault in faults:
+            load.phase = name
+            fault(stack)
+            time.sleep(PAUSE)
+            for process in ("worker", "beat", "api", "bridge", "relay"):
+                assert stack.alive(process), f"{process} died after {name}; see {stack.logs}"
+    finally:
+        load.faults_done.set()  # the load stops after its share, whatever happened
     last_fault = time.monotonic()
-    load.faults_done.set()
     injected = load.phase
     load.phase = "after_faults"
     for thread in threads:
