@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -126,3 +126,9 @@ def _translated(error: psycopg.Error, sql: str, params: Mapping[str, Any]) -> Ba
     """The exception SQLAlchemy itself would raise: a deadlock or a dropped connection
     becomes its OperationalError, a constraint violation its IntegrityError."""
     return DBAPIError.instance(sql, dict(params), error, psycopg.Error, hide_parameters=True)
+
+
+def lock_key_for_transaction(session: Session, key: str) -> None:
+    """Serialise the transactions that name `key` (a transaction-scoped advisory lock, released
+    at commit or rollback)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})

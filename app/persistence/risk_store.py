@@ -249,3 +249,13 @@ _CANCEL_PENDING_CHUNKS = text("""
 
 def cancel_pending_chunks(session: Session, batch_id: str, now: datetime) -> None:
     session.execute(_CANCEL_PENDING_CHUNKS, {"id": batch_id, "now": now})
+
+
+def latest_price(session: Session, asset: str) -> tuple[Decimal, datetime] | None:
+    """The latest price of `asset` in USD and its time, when the risk tables exist and hold
+    one (compliance reads prices without depending on the risk area being installed)."""
+    if session.execute(text("SELECT to_regclass('risk_prices')")).scalar() is None:
+        return None
+    row = session.execute(text("SELECT price_usd, price_time FROM risk_prices WHERE asset = :a"),
+                          {"a": asset}).first()
+    return (Decimal(row[0]), row[1]) if row is not None else None

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from app.domain.escrow import EscrowStatus
 from app.domain.ledger import TransferStatus
 from app.domain.money import from_base_units
 from app.domain.parties import is_zero_address
+from app.persistence.db import lock_key_for_transaction
 from app.persistence.models import EscrowApproval, EscrowRecord, InboundEvent, new_id
 from app.services import escrows, ledger
 from app.services.commands import apply_reported_status
@@ -54,8 +55,7 @@ def apply_chain_event(session: Session, event: Mapping[str, Any], now: datetime,
     """Apply one escrow event; returns what happened (applied, waiting, ignored, duplicate)."""
     contract = contract_of(event["event_type"], event["data"])
     # One contract's events apply one at a time, whichever subscription thread sent them.
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:c, 0))"),
-                    {"c": contract})
+    lock_key_for_transaction(session, contract)
     row = record(session, CONSUMER, event, aggregate_id=contract, status="waiting")
     if row is None:
         return "duplicate"

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from app.persistence import risk_store
 
 USD_AT_PAR = frozenset({"USD", "USDC", "USDT"})
 
@@ -32,11 +33,8 @@ class Valuation:
 
 def latest_price(session: Session, asset: str) -> tuple[Decimal, str] | None:
     """(price in USD, its time) from the risk area's latest prices, if it has one."""
-    if session.execute(text("SELECT to_regclass('risk_prices')")).scalar() is None:
-        return None
-    row = session.execute(text("SELECT price_usd, price_time FROM risk_prices WHERE asset = :a"),
-                          {"a": asset}).first()
-    return (Decimal(row[0]), row[1].isoformat()) if row is not None else None
+    found = risk_store.latest_price(session, asset)
+    return (found[0], found[1].isoformat()) if found is not None else None
 
 
 def usd_value(session: Session, asset: str, amount: Decimal) -> Valuation:

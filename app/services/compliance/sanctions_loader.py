@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from app.domain.compliance.sdn import ParsedList, parse
@@ -27,6 +27,7 @@ from app.persistence.compliance_models import (
     SanctionsLocation,
     SanctionsName,
 )
+from app.persistence.db import lock_key_for_transaction
 from app.services.compliance import rescreen
 from app.services.compliance.lists import SOURCE, SOURCES, active_version
 from app.services.compliance.name_text import prepare
@@ -113,7 +114,7 @@ def load_directory(session: Session, directory: Path, *, label: str | None = Non
         raise InvalidInput(f"unknown sanctions list {source!r}", code="unknown_list")
     texts, digest = read_directory(directory)
     # Two operators loading at once would both supersede the same version; serialise loads.
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('sanctions-list-load'))"))
+    lock_key_for_transaction(session, "sanctions-list-load")
     current = active_version(session, source)
     if current is not None and current.content_sha256 == digest:
         return LoadOutcome(current.version_id, False, current.entry_count, current.alias_count,
